@@ -1,0 +1,40 @@
+// adam: one bias-corrected Adam step, in place, over one flat float32 buffer
+// (so a whole model's parameters update in one call / one launch).
+//
+//   m = β1·m + (1 − β1)·g
+//   v = β2·v + (1 − β2)·g²
+//   p = p − lr/(1 − β1^t) · m / (sqrt(v)/sqrt(1 − β2^t) + eps)      (PyTorch's form)
+//
+// p, g, m, v hold n values; p, m, v updated in place, g read only. t ≥ 1 is the step
+// number after this update. bias1 = 1 − β1^t and bias2 = 1 − β2^t are computed once on
+// the host in double and passed in.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "common/check.h"
+#include "common/hd.h"
+
+namespace gf {
+
+struct AdamParams {
+  float lr, beta1, beta2, eps;
+  float step_size;        // lr / bias1
+  float inv_sqrt_bias2;   // 1 / sqrt(bias2)
+};
+
+GF_HD void adam_update(float& p, float g, float& m, float& v, const AdamParams& a) {
+  m = a.beta1 * m + (1.f - a.beta1) * g;
+  v = a.beta2 * v + (1.f - a.beta2) * g * g;
+  p -= a.step_size * m / (sqrtf(v) * a.inv_sqrt_bias2 + a.eps);
+}
+
+void adam_step_cpu(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a);
+
+#ifdef GF_WITH_CUDA
+void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a,
+                    Stream stream);
+#endif
+
+}  // namespace gf

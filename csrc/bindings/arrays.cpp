@@ -1,0 +1,190 @@
+#include "bindings/arrays.h"
+
+#include <sstream>
+
+#include "common/cuda_device.h"
+
+namespace gf::py_args {
+
+using namespace pybind11::literals;
+
+int64_t Array::numel() const {
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  return n;
+}
+
+std::string shape_str(const std::vector<int64_t>& shape) {
+  std::ostringstream s;
+  s << "(";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i) s << ", ";
+    if (shape[i] == kAny) s << "?"; else s << shape[i];
+  }
+  if (shape.size() == 1) s << ",";
+  s << ")";
+  return s.str();
+}
+
+static std::string type_name(py::handle obj) {
+  return py::str(py::type::of(obj).attr("__module__")).cast<std::string>() + "." +
+         py::str(py::type::of(obj).attr("__qualname__")).cast<std::string>();
+}
+
+void Checker::fail_value(const std::string& msg) const {
+  throw py::value_error(std::string(op_) + ": " + msg);
+}
+
+static bool is_c_contiguous(const std::vector<int64_t>& shape, py::handle strides, int64_t item) {
+  if (strides.is_none()) return true;
+  auto st = strides.cast<std::vector<int64_t>>();
+  int64_t expected = item;
+  for (size_t i = shape.size(); i-- > 0;) {
+    if (shape[i] != 1 && st[i] != expected) return false;
+    expected *= shape[i];
+  }
+  return true;
+}
+
+Array Checker::parse(py::handle obj, const char* name, bool writable) {
+  Array a;
+  a.obj = py::reinterpret_borrow<py::object>(obj);
+  if (py::isinstance<py::array>(obj)) {
+    auto arr = py::reinterpret_borrow<py::array>(obj);
+    if (!arr.dtype().is(py::dtype::of<float>()))
+      throw py::type_error(std::string(op_) + ": " + name + ": expected dtype float32, got " +
+                           py::str(arr.dtype()).cast<std::string>());
+    a.shape.assign(arr.shape(), arr.shape() + arr.ndim());
+    if (!(arr.flags() & py::array::c_style))
+      fail_value(std::string(name) + ": must be C-contiguous (use numpy.ascontiguousarray)");
+    if (writable && !arr.writeable()) fail_value(std::string(name) + ": must be writable");
+    // Inputs may be read-only arrays; only arrays checked writable above are written.
+    a.data = const_cast<float*>(static_cast<const float*>(arr.data()));
+    a.device = Device::CPU;
+  } else if (py::hasattr(obj, "__cuda_array_interface__")) {
+#ifndef GF_WITH_CUDA
+    throw py::type_error(std::string(op_) + ": " + name +
+                         ": got a CUDA array but gan_fast was built without CUDA");
+#else
+    py::dict cai = obj.attr("__cuda_array_interface__");
+    std::string typestr = cai["typestr"].cast<std::string>();
+    if (typestr != "<f4")
+      throw py::type_error(std::string(op_) + ": " + name +
+                           ": expected dtype float32 ('<f4'), got '" + typestr + "'");
+    a.shape = cai["shape"].cast<std::vector<int64_t>>();
+    if (!is_c_contiguous(a.shape, cai.contains("strides") ? cai["strides"] : py::none(), 4))
+      fail_value(std::string(name) + ": must be C-contiguous (use cupy.ascontiguousarray)");
+    py::tuple data = cai["data"];
+    if (writable && data[1].cast<bool>()) fail_value(std::string(name) + ": must be writable");
+    a.data = reinterpret_cast<float*>(data[0].cast<uintptr_t>());
+    a.device = Device::CUDA;
+    a.device_id = a.numel() > 0 ? cuda_pointer_device(a.data) : cuda_current_device();
+    if (a.device_id < 0)
+      fail_value(std::string(name) + ": __cuda_array_interface__ points to host memory");
+#endif
+  } else {
+    throw py::type_error(std::string(op_) + ": " + name +
+                         ": expected a numpy.ndarray or a CUDA array (cupy.ndarray) of "
+                         "float32, got " + type_name(obj));
+  }
+  join_device(a, name);
+  return a;
+}
+
+static std::string device_str(Device d, int id) {
+  return d == Device::CPU ? std::string("the CPU (NumPy)") : "cuda:" + std::to_string(id);
+}
+
+void Checker::join_device(const Array& a, const char* name) {
+  if (!have_device_) {
+    have_device_ = true;
+    device_ = a.device;
+    device_id_ = a.device_id;
+    first_name_ = name;
+#ifdef GF_WITH_CUDA
+    if (device_ == Device::CUDA && device_id_ != cuda_current_device())
+      fail_value(std::string(name) + ": is on cuda:" + std::to_string(device_id_) +
+                 " but the current device is cuda:" + std::to_string(cuda_current_device()) +
+                 " (use `with cupy.cuda.Device(...)`)");
+#endif
+    return;
+  }
+  if (a.device != device_ || a.device_id != device_id_)
+    fail_value(std::string(name) + ": is on " + device_str(a.device, a.device_id) + " but " +
+               first_name_ + " is on " + device_str(device_, device_id_) +
+               "; all arrays of one call must be on the same device");
+}
+
+void Checker::expect_shape(const Array& a, const char* name,
+                           const std::vector<int64_t>& shape) const {
+  bool ok = a.shape.size() == shape.size();
+  for (size_t i = 0; ok && i < shape.size(); ++i) ok = shape[i] == kAny || shape[i] == a.shape[i];
+  if (!ok)
+    fail_value(std::string(name) + ": expected shape " + shape_str(shape) + ", got " +
+               shape_str(a.shape));
+}
+
+Array Checker::input(py::handle obj, const char* name, size_t rank) {
+  return input_ranked(obj, name, rank, rank);
+}
+
+Array Checker::input_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank) {
+  Array a = parse(obj, name, false);
+  if (a.shape.size() < min_rank || a.shape.size() > max_rank) {
+    std::string want = min_rank == max_rank ? std::to_string(min_rank)
+                                            : std::to_string(min_rank) + " to " +
+                                                  std::to_string(max_rank);
+    fail_value(std::string(name) + ": expected " + want + " dimensions, got " +
+               std::to_string(a.shape.size()) + " with shape " + shape_str(a.shape));
+  }
+  return a;
+}
+
+Array Checker::in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
+  Array a = parse(obj, name, true);
+  expect_shape(a, name, shape);
+  return a;
+}
+
+Array Checker::optional_input(py::handle obj, const char* name,
+                              const std::vector<int64_t>& shape) {
+  if (obj.is_none()) return Array{};
+  Array a = parse(obj, name, false);
+  expect_shape(a, name, shape);
+  return a;
+}
+
+Array Checker::output(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
+  if (!obj.is_none()) {
+    Array a = parse(obj, name, true);
+    expect_shape(a, name, shape);
+    return a;
+  }
+  GF_CHECK(have_device_, "output allocated before any input fixed the device");
+  Array a;
+  a.shape = shape;
+  a.device = device_;
+  a.device_id = device_id_;
+  std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+  if (device_ == Device::CPU) {
+    py::array_t<float> arr(dims);
+    a.data = arr.mutable_data();
+    a.obj = std::move(arr);
+  } else {
+    py::module_ cupy = py::module_::import("cupy");
+    py::object arr = cupy.attr("empty")(py::tuple(py::cast(dims)), "dtype"_a = "float32");
+    a.data = reinterpret_cast<float*>(
+        arr.attr("data").attr("ptr").cast<uintptr_t>());
+    a.obj = std::move(arr);
+  }
+  return a;
+}
+
+Stream Checker::stream() const {
+  if (device_ != Device::CUDA) return nullptr;
+  py::module_ cupy = py::module_::import("cupy");
+  auto ptr = cupy.attr("cuda").attr("get_current_stream")().attr("ptr").cast<uintptr_t>();
+  return reinterpret_cast<Stream>(ptr);
+}
+
+}  // namespace gf::py_args

@@ -1,0 +1,73 @@
+// Argument checking for the bindings: turns NumPy arrays and CUDA arrays (anything with
+// __cuda_array_interface__, e.g. CuPy) into a raw float32 pointer plus shape, after
+// checking dtype, layout, writability, shape and device. Every failure is a Python
+// TypeError/ValueError naming the op and the argument. No math here.
+#pragma once
+
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/check.h"
+
+namespace gf::py_args {
+
+namespace py = pybind11;
+
+enum class Device { CPU, CUDA };
+
+struct Array {
+  py::object obj;
+  float* data = nullptr;
+  std::vector<int64_t> shape;
+  Device device = Device::CPU;
+  int device_id = -1;  // CUDA device ordinal, -1 on the CPU
+
+  int64_t dim(size_t i) const { return shape.at(i); }
+  int64_t numel() const;
+  bool on_cuda() const { return device == Device::CUDA; }
+};
+
+constexpr int64_t kAny = -1;  // wildcard in an expected shape
+
+// Checks one op's arguments; every message starts with the op's name.
+class Checker {
+ public:
+  explicit Checker(const char* op) : op_(op) {}
+
+  // A float32, C-contiguous input on the same device as earlier arrays of this call.
+  Array input(py::handle obj, const char* name, size_t rank);
+  // Same, with any rank in [min_rank, max_rank].
+  Array input_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank);
+  // An input that is also written (Adam's moments, BatchNorm's running statistics).
+  Array in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape);
+  // An optional input: None gives an empty Array (data == nullptr).
+  Array optional_input(py::handle obj, const char* name, const std::vector<int64_t>& shape);
+  // An output: None allocates a new array on the call's device, otherwise the given array
+  // must be writable and of exactly this shape.
+  Array output(py::handle obj, const char* name, const std::vector<int64_t>& shape);
+
+  void expect_shape(const Array& a, const char* name, const std::vector<int64_t>& shape) const;
+  [[noreturn]] void fail_value(const std::string& msg) const;
+
+  bool on_cuda() const { return device_ == Device::CUDA; }
+  // CuPy's current stream on the call's device (nullptr on the CPU).
+  Stream stream() const;
+
+ private:
+  Array parse(py::handle obj, const char* name, bool writable);
+  void join_device(const Array& a, const char* name);
+
+  const char* op_;
+  bool have_device_ = false;
+  Device device_ = Device::CPU;
+  int device_id_ = -1;
+  const char* first_name_ = nullptr;
+};
+
+std::string shape_str(const std::vector<int64_t>& shape);
+
+}  // namespace gf::py_args

@@ -1,0 +1,406 @@
+// gan_fast._C: the Python face of the kernels. Each function checks its arguments
+// (bindings/arrays.h), allocates missing outputs on the inputs' device, releases the GIL
+// and calls the CPU or CUDA entry point of csrc/<op>/<op>.h. No math happens here.
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <omp.h>
+
+#include <cmath>
+#include <string>
+
+#include "adam/adam.h"
+#include "batchnorm/batchnorm.h"
+#include "bce_with_logits/bce_with_logits.h"
+#include "bindings/arrays.h"
+#include "common/cuda_device.h"
+#include "conv2d/conv2d.h"
+#include "dropout/dropout.h"
+#include "gemm/gemm.h"
+#include "leaky_relu/leaky_relu.h"
+#include "linear/linear.h"
+#include "tanh/tanh.h"
+
+namespace py = pybind11;
+using namespace pybind11::literals;
+using gf::py_args::Array;
+using gf::py_args::Checker;
+using gf::py_args::kAny;
+
+// Runs the CPU or the CUDA statement with the GIL released.
+#ifdef GF_WITH_CUDA
+#define GF_DISPATCH(checker, cpu_call, cuda_call)      \
+  do {                                                 \
+    gf::Stream stream = (checker).stream();            \
+    py::gil_scoped_release nogil;                      \
+    if ((checker).on_cuda()) {                         \
+      cuda_call;                                       \
+    } else {                                           \
+      cpu_call;                                        \
+    }                                                  \
+  } while (0)
+#else
+#define GF_DISPATCH(checker, cpu_call, cuda_call) \
+  do {                                            \
+    py::gil_scoped_release nogil;                 \
+    cpu_call;                                     \
+  } while (0)
+#endif
+
+namespace {
+
+py::object or_none(bool wanted, const Array& a) { return wanted ? a.obj : py::none(); }
+
+void check_finite(const Checker& c, double v, const char* name) {
+  if (!std::isfinite(v)) c.fail_value(std::string(name) + ": must be finite, got " + std::to_string(v));
+}
+
+void check_unit_interval(const Checker& c, double v, const char* name, bool closed_high) {
+  check_finite(c, v, name);
+  if (v < 0.0 || (closed_high ? v > 1.0 : v >= 1.0))
+    c.fail_value(std::string(name) + ": expected a value in [0, 1" + (closed_high ? "]" : ")") +
+                 ", got " + std::to_string(v));
+}
+
+// ---------------------------------------------------------------------------- linear
+py::object linear_forward(py::handle x_, py::handle w_, py::handle b_, py::handle out_) {
+  Checker c("linear_forward");
+  Array x = c.input(x_, "x", 2);
+  const int64_t N = x.dim(0), K = x.dim(1);
+  Array w = c.input(w_, "w", 2);
+  c.expect_shape(w, "w", {kAny, K});
+  const int64_t M = w.dim(0);
+  Array b = c.optional_input(b_, "b", {M});
+  Array y = c.output(out_, "out", {N, M});
+  GF_DISPATCH(c, gf::linear_forward_cpu(x.data, w.data, b.data, y.data, N, K, M),
+              gf::linear_forward_cuda(x.data, w.data, b.data, y.data, N, K, M, stream));
+  return y.obj;
+}
+
+py::tuple linear_backward(py::handle dy_, py::handle x_, py::handle w_, bool need_dx,
+                          bool need_dw, bool need_db, py::handle dx_, py::handle dw_,
+                          py::handle db_) {
+  Checker c("linear_backward");
+  Array x = c.input(x_, "x", 2);
+  const int64_t N = x.dim(0), K = x.dim(1);
+  Array w = c.input(w_, "w", 2);
+  c.expect_shape(w, "w", {kAny, K});
+  const int64_t M = w.dim(0);
+  Array dy = c.input(dy_, "dy", 2);
+  c.expect_shape(dy, "dy", {N, M});
+  Array dx = need_dx ? c.output(dx_, "dx", {N, K}) : Array{};
+  Array dw = need_dw ? c.output(dw_, "dw", {M, K}) : Array{};
+  Array db = need_db ? c.output(db_, "db", {M}) : Array{};
+  GF_DISPATCH(c, gf::linear_backward_cpu(dy.data, x.data, w.data, dx.data, dw.data, db.data, N, K, M),
+              gf::linear_backward_cuda(dy.data, x.data, w.data, dx.data, dw.data, db.data, N, K, M,
+                                       stream));
+  return py::make_tuple(or_none(need_dx, dx), or_none(need_dw, dw), or_none(need_db, db));
+}
+
+// ---------------------------------------------------------------------------- conv2d
+std::pair<int64_t, int64_t> pair_arg(const Checker& c, py::handle v, const char* name) {
+  int64_t h, w;
+  if (py::isinstance<py::int_>(v)) {
+    h = w = v.cast<int64_t>();
+  } else {
+    auto t = v.cast<std::vector<int64_t>>();
+    if (t.size() != 2) c.fail_value(std::string(name) + ": expected an int or a pair of ints");
+    h = t[0];
+    w = t[1];
+  }
+  return {h, w};
+}
+
+gf::Conv2dShape conv2d_shape(Checker& c, const Array& x, const Array& w, py::handle stride,
+                             py::handle padding) {
+  gf::Conv2dShape s{};
+  s.N = x.dim(0); s.C = x.dim(1); s.H = x.dim(2); s.W = x.dim(3);
+  c.expect_shape(w, "w", {kAny, s.C, kAny, kAny});
+  s.K = w.dim(0); s.R = w.dim(2); s.S = w.dim(3);
+  std::tie(s.stride_h, s.stride_w) = pair_arg(c, stride, "stride");
+  std::tie(s.pad_h, s.pad_w) = pair_arg(c, padding, "padding");
+  if (s.stride_h < 1 || s.stride_w < 1)
+    c.fail_value("stride: expected >= 1, got (" + std::to_string(s.stride_h) + ", " +
+                 std::to_string(s.stride_w) + ")");
+  if (s.pad_h < 0 || s.pad_w < 0 || s.pad_h >= s.R || s.pad_w >= s.S)
+    c.fail_value("padding: expected 0 <= padding < kernel size (" + std::to_string(s.R) + ", " +
+                 std::to_string(s.S) + "), got (" + std::to_string(s.pad_h) + ", " +
+                 std::to_string(s.pad_w) + ")");
+  if (s.R < 1 || s.S < 1) c.fail_value("w: kernel size must be >= 1");
+  if (s.H + 2 * s.pad_h < s.R || s.W + 2 * s.pad_w < s.S)
+    c.fail_value("x: padded input " + std::to_string(s.H + 2 * s.pad_h) + "x" +
+                 std::to_string(s.W + 2 * s.pad_w) + " is smaller than the kernel " +
+                 std::to_string(s.R) + "x" + std::to_string(s.S));
+  return s;
+}
+
+py::object conv2d_forward(py::handle x_, py::handle w_, py::handle b_, py::handle stride,
+                          py::handle padding, py::handle out_) {
+  Checker c("conv2d_forward");
+  Array x = c.input(x_, "x", 4);
+  Array w = c.input(w_, "w", 4);
+  gf::Conv2dShape s = conv2d_shape(c, x, w, stride, padding);
+  Array b = c.optional_input(b_, "b", {s.K});
+  Array y = c.output(out_, "out", {s.N, s.K, s.P(), s.Q()});
+  GF_DISPATCH(c, gf::conv2d_forward_cpu(x.data, w.data, b.data, y.data, s),
+              gf::conv2d_forward_cuda(x.data, w.data, b.data, y.data, s, stream));
+  return y.obj;
+}
+
+py::tuple conv2d_backward(py::handle dy_, py::handle x_, py::handle w_, py::handle stride,
+                          py::handle padding, bool need_dx, bool need_dw, bool need_db,
+                          py::handle dx_, py::handle dw_, py::handle db_) {
+  Checker c("conv2d_backward");
+  Array x = c.input(x_, "x", 4);
+  Array w = c.input(w_, "w", 4);
+  gf::Conv2dShape s = conv2d_shape(c, x, w, stride, padding);
+  Array dy = c.input(dy_, "dy", 4);
+  c.expect_shape(dy, "dy", {s.N, s.K, s.P(), s.Q()});
+  Array dx = need_dx ? c.output(dx_, "dx", {s.N, s.C, s.H, s.W}) : Array{};
+  Array dw = need_dw ? c.output(dw_, "dw", {s.K, s.C, s.R, s.S}) : Array{};
+  Array db = need_db ? c.output(db_, "db", {s.K}) : Array{};
+  GF_DISPATCH(c, gf::conv2d_backward_cpu(dy.data, x.data, w.data, dx.data, dw.data, db.data, s),
+              gf::conv2d_backward_cuda(dy.data, x.data, w.data, dx.data, dw.data, db.data, s,
+                                       stream));
+  return py::make_tuple(or_none(need_dx, dx), or_none(need_dw, dw), or_none(need_db, db));
+}
+
+// ---------------------------------------------------------------------------- batchnorm
+gf::BatchNormShape batchnorm_shape(const Array& x) {
+  gf::BatchNormShape s{x.dim(0), x.dim(1), 1};
+  if (x.shape.size() == 4) s.L = x.dim(2) * x.dim(3);
+  return s;
+}
+
+py::tuple batchnorm_forward(py::handle x_, py::handle gamma_, py::handle beta_,
+                            py::handle running_mean_, py::handle running_var_, bool training,
+                            double momentum, double eps, py::handle out_, py::handle mean_,
+                            py::handle rstd_) {
+  Checker c("batchnorm_forward");
+  Array x = c.input_ranked(x_, "x", 2, 4);
+  if (x.shape.size() == 3) c.fail_value("x: expected [N, F] or [N, C, H, W], got 3 dimensions");
+  gf::BatchNormShape s = batchnorm_shape(x);
+  Array gamma = c.input(gamma_, "gamma", 1);
+  c.expect_shape(gamma, "gamma", {s.C});
+  Array beta = c.input(beta_, "beta", 1);
+  c.expect_shape(beta, "beta", {s.C});
+  Array rm = c.in_place(running_mean_, "running_mean", {s.C});
+  Array rv = c.in_place(running_var_, "running_var", {s.C});
+  check_unit_interval(c, momentum, "momentum", true);
+  check_finite(c, eps, "eps");
+  if (eps <= 0) c.fail_value("eps: expected > 0, got " + std::to_string(eps));
+  if (training && s.N * s.L < 2)
+    c.fail_value("x: training mode needs more than one value per channel, got shape " +
+                 gf::py_args::shape_str(x.shape));
+  Array y = c.output(out_, "out", x.shape);
+  Array mean = c.output(mean_, "mean", {s.C});
+  Array rstd = c.output(rstd_, "rstd", {s.C});
+  const float m = static_cast<float>(momentum), e = static_cast<float>(eps);
+  GF_DISPATCH(c,
+              gf::batchnorm_forward_cpu(x.data, gamma.data, beta.data, rm.data, rv.data, y.data,
+                                        mean.data, rstd.data, s, training, m, e),
+              gf::batchnorm_forward_cuda(x.data, gamma.data, beta.data, rm.data, rv.data, y.data,
+                                         mean.data, rstd.data, s, training, m, e, stream));
+  return py::make_tuple(y.obj, mean.obj, rstd.obj);
+}
+
+py::tuple batchnorm_backward(py::handle dy_, py::handle x_, py::handle gamma_, py::handle mean_,
+                             py::handle rstd_, bool training, py::handle dx_,
+                             py::handle dgamma_, py::handle dbeta_) {
+  Checker c("batchnorm_backward");
+  Array x = c.input_ranked(x_, "x", 2, 4);
+  if (x.shape.size() == 3) c.fail_value("x: expected [N, F] or [N, C, H, W], got 3 dimensions");
+  gf::BatchNormShape s = batchnorm_shape(x);
+  Array dy = c.input_ranked(dy_, "dy", 2, 4);
+  c.expect_shape(dy, "dy", x.shape);
+  Array gamma = c.input(gamma_, "gamma", 1);
+  c.expect_shape(gamma, "gamma", {s.C});
+  Array mean = c.input(mean_, "mean", 1);
+  c.expect_shape(mean, "mean", {s.C});
+  Array rstd = c.input(rstd_, "rstd", 1);
+  c.expect_shape(rstd, "rstd", {s.C});
+  Array dx = c.output(dx_, "dx", x.shape);
+  Array dgamma = c.output(dgamma_, "dgamma", {s.C});
+  Array dbeta = c.output(dbeta_, "dbeta", {s.C});
+  GF_DISPATCH(c,
+              gf::batchnorm_backward_cpu(dy.data, x.data, gamma.data, mean.data, rstd.data,
+                                         dx.data, dgamma.data, dbeta.data, s, training),
+              gf::batchnorm_backward_cuda(dy.data, x.data, gamma.data, mean.data, rstd.data,
+                                          dx.data, dgamma.data, dbeta.data, s, training, stream));
+  return py::make_tuple(dx.obj, dgamma.obj, dbeta.obj);
+}
+
+// ---------------------------------------------------------------------------- elementwise
+constexpr size_t kMaxRank = 8;
+
+py::object leaky_relu_forward(py::handle x_, double slope, py::handle out_) {
+  Checker c("leaky_relu_forward");
+  Array x = c.input_ranked(x_, "x", 0, kMaxRank);
+  check_finite(c, slope, "slope");
+  Array y = c.output(out_, "out", x.shape);
+  const float sl = static_cast<float>(slope);
+  GF_DISPATCH(c, gf::leaky_relu_forward_cpu(x.data, y.data, x.numel(), sl),
+              gf::leaky_relu_forward_cuda(x.data, y.data, x.numel(), sl, stream));
+  return y.obj;
+}
+
+py::object leaky_relu_backward(py::handle dy_, py::handle x_, double slope, py::handle dx_) {
+  Checker c("leaky_relu_backward");
+  Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
+  Array x = c.input_ranked(x_, "x", 0, kMaxRank);
+  c.expect_shape(x, "x", dy.shape);
+  check_finite(c, slope, "slope");
+  Array dx = c.output(dx_, "dx", dy.shape);
+  const float sl = static_cast<float>(slope);
+  GF_DISPATCH(c, gf::leaky_relu_backward_cpu(dy.data, x.data, dx.data, dy.numel(), sl),
+              gf::leaky_relu_backward_cuda(dy.data, x.data, dx.data, dy.numel(), sl, stream));
+  return dx.obj;
+}
+
+py::object tanh_forward(py::handle x_, py::handle out_) {
+  Checker c("tanh_forward");
+  Array x = c.input_ranked(x_, "x", 0, kMaxRank);
+  Array y = c.output(out_, "out", x.shape);
+  GF_DISPATCH(c, gf::tanh_forward_cpu(x.data, y.data, x.numel()),
+              gf::tanh_forward_cuda(x.data, y.data, x.numel(), stream));
+  return y.obj;
+}
+
+py::object tanh_backward(py::handle dy_, py::handle y_, py::handle dx_) {
+  Checker c("tanh_backward");
+  Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
+  Array y = c.input_ranked(y_, "y", 0, kMaxRank);
+  c.expect_shape(y, "y", dy.shape);
+  Array dx = c.output(dx_, "dx", dy.shape);
+  GF_DISPATCH(c, gf::tanh_backward_cpu(dy.data, y.data, dx.data, dy.numel()),
+              gf::tanh_backward_cuda(dy.data, y.data, dx.data, dy.numel(), stream));
+  return dx.obj;
+}
+
+py::object dropout_apply(const char* op, const char* in_name, const char* out_name,
+                         py::handle in_, double p, uint64_t seed, py::handle out_) {
+  Checker c(op);
+  Array in = c.input_ranked(in_, in_name, 0, kMaxRank);
+  check_unit_interval(c, p, "p", false);
+  Array out = c.output(out_, out_name, in.shape);
+  const float pf = static_cast<float>(p);
+  GF_DISPATCH(c, gf::dropout_apply_cpu(in.data, out.data, in.numel(), pf, seed),
+              gf::dropout_apply_cuda(in.data, out.data, in.numel(), pf, seed, stream));
+  return out.obj;
+}
+
+py::tuple bce_with_logits(py::handle z_, py::handle t_, py::handle loss_, py::handle dz_) {
+  Checker c("bce_with_logits");
+  Array z = c.input_ranked(z_, "logits", 1, kMaxRank);
+  Array t = c.input_ranked(t_, "targets", 1, kMaxRank);
+  c.expect_shape(t, "targets", z.shape);
+  if (z.numel() == 0) c.fail_value("logits: the mean of an empty batch is undefined");
+  Array loss = c.output(loss_, "loss", {});
+  Array dz = c.output(dz_, "dlogits", z.shape);
+  GF_DISPATCH(c, gf::bce_with_logits_cpu(z.data, t.data, loss.data, dz.data, z.numel()),
+              gf::bce_with_logits_cuda(z.data, t.data, loss.data, dz.data, z.numel(), stream));
+  return py::make_tuple(loss.obj, dz.obj);
+}
+
+void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64_t step,
+               double lr, double beta1, double beta2, double eps) {
+  Checker c("adam_step");
+  Array p = c.input_ranked(p_, "params", 1, 1);
+  Array pw = c.in_place(p_, "params", p.shape);
+  Array g = c.input(g_, "grads", 1);
+  c.expect_shape(g, "grads", p.shape);
+  Array m = c.in_place(m_, "m", p.shape);
+  Array v = c.in_place(v_, "v", p.shape);
+  if (step < 1) c.fail_value("step: expected >= 1 (the step number after this update), got " +
+                             std::to_string(step));
+  check_finite(c, lr, "lr");
+  if (lr <= 0) c.fail_value("lr: expected > 0, got " + std::to_string(lr));
+  check_unit_interval(c, beta1, "beta1", false);
+  check_unit_interval(c, beta2, "beta2", false);
+  check_finite(c, eps, "eps");
+  if (eps <= 0) c.fail_value("eps: expected > 0, got " + std::to_string(eps));
+  const double bias1 = 1.0 - std::pow(beta1, static_cast<double>(step));
+  const double bias2 = 1.0 - std::pow(beta2, static_cast<double>(step));
+  gf::AdamParams a{static_cast<float>(lr), static_cast<float>(beta1), static_cast<float>(beta2),
+                   static_cast<float>(eps), static_cast<float>(lr / bias1),
+                   static_cast<float>(1.0 / std::sqrt(bias2))};
+  GF_DISPATCH(c, gf::adam_step_cpu(pw.data, g.data, m.data, v.data, p.numel(), a),
+              gf::adam_step_cuda(pw.data, g.data, m.data, v.data, p.numel(), a, stream));
+}
+
+// ---------------------------------------------------------------------------- runtime
+bool cuda_compiled() {
+#ifdef GF_WITH_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+int cuda_device_count() {
+#ifdef GF_WITH_CUDA
+  return gf::cuda_device_count();
+#else
+  return 0;
+#endif
+}
+
+void set_cpu_isa(const std::string& isa) {
+  if (isa != "auto" && isa != "avx512" && isa != "avx2" && isa != "scalar")
+    throw py::value_error("set_cpu_isa: isa: expected 'auto', 'avx512', 'avx2' or 'scalar', got '" + isa + "'");
+  if (!gf::gemm_cpu_force_isa(isa.c_str()))
+    throw py::value_error("set_cpu_isa: isa: this CPU cannot run '" + isa + "'");
+}
+
+void set_num_threads(int n) {
+  if (n < 1) throw py::value_error("set_num_threads: n: expected >= 1, got " + std::to_string(n));
+  omp_set_num_threads(n);
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_C, m) {
+  m.doc() = "gan_fast kernels (CPU and, when built with nvcc, CUDA). Use gan_fast.ops.";
+  py::register_exception<gf::Error>(m, "KernelError", PyExc_RuntimeError);
+
+  const auto none = py::none();
+  m.def("linear_forward", &linear_forward, "x"_a, "w"_a, "b"_a = none, "out"_a = none);
+  m.def("linear_backward", &linear_backward, "dy"_a, "x"_a, "w"_a, "need_dx"_a = true,
+        "need_dw"_a = true, "need_db"_a = true, "dx"_a = none, "dw"_a = none, "db"_a = none);
+  m.def("conv2d_forward", &conv2d_forward, "x"_a, "w"_a, "b"_a = none, "stride"_a = 1,
+        "padding"_a = 0, "out"_a = none);
+  m.def("conv2d_backward", &conv2d_backward, "dy"_a, "x"_a, "w"_a, "stride"_a = 1,
+        "padding"_a = 0, "need_dx"_a = true, "need_dw"_a = true, "need_db"_a = true,
+        "dx"_a = none, "dw"_a = none, "db"_a = none);
+  m.def("batchnorm_forward", &batchnorm_forward, "x"_a, "gamma"_a, "beta"_a, "running_mean"_a,
+        "running_var"_a, "training"_a = true, "momentum"_a = 0.1, "eps"_a = 1e-5,
+        "out"_a = none, "mean"_a = none, "rstd"_a = none);
+  m.def("batchnorm_backward", &batchnorm_backward, "dy"_a, "x"_a, "gamma"_a, "mean"_a, "rstd"_a,
+        "training"_a = true, "dx"_a = none, "dgamma"_a = none, "dbeta"_a = none);
+  m.def("leaky_relu_forward", &leaky_relu_forward, "x"_a, "slope"_a = 0.2, "out"_a = none);
+  m.def("leaky_relu_backward", &leaky_relu_backward, "dy"_a, "x"_a, "slope"_a = 0.2,
+        "dx"_a = none);
+  m.def("tanh_forward", &tanh_forward, "x"_a, "out"_a = none);
+  m.def("tanh_backward", &tanh_backward, "dy"_a, "y"_a, "dx"_a = none);
+  m.def("dropout_forward",
+        [](py::handle x, double p, uint64_t seed, py::handle out) {
+          return dropout_apply("dropout_forward", "x", "out", x, p, seed, out);
+        },
+        "x"_a, "p"_a, "seed"_a, "out"_a = none);
+  m.def("dropout_backward",
+        [](py::handle dy, double p, uint64_t seed, py::handle dx) {
+          return dropout_apply("dropout_backward", "dy", "dx", dy, p, seed, dx);
+        },
+        "dy"_a, "p"_a, "seed"_a, "dx"_a = none);
+  m.def("bce_with_logits", &bce_with_logits, "logits"_a, "targets"_a, "loss"_a = none,
+        "dlogits"_a = none);
+  m.def("adam_step", &adam_step, "params"_a, "grads"_a, "m"_a, "v"_a, "step"_a, "lr"_a = 1e-3,
+        "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8);
+
+  m.def("cuda_compiled", &cuda_compiled);
+  m.def("cuda_device_count", &cuda_device_count);
+  m.def("cpu_isa", [] { return std::string(gf::gemm_cpu_isa()); });
+  m.def("set_cpu_isa", &set_cpu_isa, "isa"_a);
+  m.def("get_num_threads", [] { return omp_get_max_threads(); });
+  m.def("set_num_threads", &set_num_threads, "n"_a);
+}

@@ -1,0 +1,43 @@
+// dropout: inverted dropout with a mask that is a pure function of (seed, element index).
+//
+//   keep[i] = dropout_uniform(seed, i) >= p;   y[i] = keep[i] ? x[i] / (1 − p) : 0
+//   backward: dx[i] = keep[i] ? dy[i] / (1 − p) : 0      (the mask is recomputed, not stored)
+//
+// dropout_uniform hashes the 64-bit index with a seed-derived key (two rounds of the
+// SplitMix64 finaliser) and keeps the top 24 bits, a float in [0, 1) that is exact in
+// float32. gan_fast.reference computes the same integers in NumPy, so the CPU, the CUDA
+// kernel and the reference draw the identical mask. p in [0, 1); y / dx overwritten
+// (may alias x / dy).
+#pragma once
+
+#include <cstdint>
+
+#include "common/check.h"
+#include "common/hd.h"
+
+namespace gf {
+
+GF_HD uint64_t splitmix64_mix(uint64_t z) {
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+  return z ^ (z >> 31);
+}
+
+GF_HD float dropout_uniform(uint64_t seed, uint64_t index) {
+  uint64_t h = splitmix64_mix(splitmix64_mix(seed) + index);
+  return static_cast<float>(h >> 40) * (1.0f / 16777216.0f);
+}
+
+GF_HD float dropout_apply(float v, uint64_t seed, uint64_t index, float p, float scale) {
+  return dropout_uniform(seed, index) >= p ? v * scale : 0.f;
+}
+
+// Forward (in = x, out = y) and backward (in = dy, out = dx) are the same masked scale.
+void dropout_apply_cpu(const float* in, float* out, int64_t n, float p, uint64_t seed);
+
+#ifdef GF_WITH_CUDA
+void dropout_apply_cuda(const float* in, float* out, int64_t n, float p, uint64_t seed,
+                        Stream stream);
+#endif
+
+}  // namespace gf

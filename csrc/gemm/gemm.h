@@ -1,0 +1,39 @@
+// gemm: the single matrix-multiply building block under linear and conv2d.
+//
+//   C[M,N] = alpha * op(A)[M,K] · op(B)[K,N] + beta * C[M,N]      (row-major)
+//
+// op(A) = A (A is [M,K], lda >= K) or Aᵀ (A is [K,M], lda >= M); likewise op(B).
+// beta == 0 overwrites C without reading it (C may hold NaN); beta == 1 accumulates.
+// All pointers are float32; C must not alias A or B.
+//
+// CPU (gemm.cpp): packed, cache-blocked panels, a register-blocked micro-kernel compiled
+//   for AVX-512, AVX2 and a portable baseline and chosen at run time, OpenMP over the
+//   blocks of C. Deterministic: each element of C is summed in the same order whatever
+//   the thread count.
+// CUDA (gemm.cu): shared-memory tiles with register blocking; one thread per output tile,
+//   never per dot product; no atomics, so results are bitwise repeatable.
+#pragma once
+
+#include <cstdint>
+
+#include "common/check.h"
+
+namespace gf {
+
+void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+              const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+              int64_t ldc);
+
+#ifdef GF_WITH_CUDA
+void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+               int64_t ldc, Stream stream);
+#endif
+
+// Which CPU micro-kernel gemm_cpu runs: "avx512", "avx2" or "scalar".
+const char* gemm_cpu_isa();
+// Force a path (for tests on a machine that supports more); returns false when the CPU
+// cannot run it. "auto" restores run-time detection.
+bool gemm_cpu_force_isa(const char* isa);
+
+}  // namespace gf

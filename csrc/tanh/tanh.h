@@ -1,0 +1,23 @@
+// tanh: y = tanh(x);  dx = dy · (1 − y²).
+// Elementwise over n contiguous float32 values; y / dx overwritten (may alias x / dy).
+// Backward takes the forward output y, the cheaper cache.
+#pragma once
+
+#include <cstdint>
+
+#include "common/check.h"
+#include "common/hd.h"
+
+namespace gf {
+
+GF_HD float tanh_grad(float dy, float y) { return dy * (1.f - y * y); }
+
+void tanh_forward_cpu(const float* x, float* y, int64_t n);
+void tanh_backward_cpu(const float* dy, const float* y, float* dx, int64_t n);
+
+#ifdef GF_WITH_CUDA
+void tanh_forward_cuda(const float* x, float* y, int64_t n, Stream stream);
+void tanh_backward_cuda(const float* dy, const float* y, float* dx, int64_t n, Stream stream);
+#endif
+
+}  // namespace gf

@@ -1,0 +1,83 @@
+"""Shared fixtures: the backend under test (CPU always; CUDA when a device is present,
+skipped with a reason otherwise), a fresh random generator per test whose seed is printed
+so a failure can be replayed, and the MNIST data folder."""
+from __future__ import annotations
+
+import os
+import pathlib
+import secrets
+
+import numpy as np
+import pytest
+
+import gan_fast
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+MNIST_DIR = pathlib.Path(os.environ.get("GAN_FAST_TEST_DATA", REPO.parent / "shared" / "data" / "mnist"))
+
+
+class Backend:
+    """Moves test arrays to one backend: NumPy for 'cpu', CuPy for 'cuda'."""
+
+    def __init__(self, name):
+        self.name = name
+        if name == "cuda":
+            import cupy
+            self.xp = cupy
+        else:
+            self.xp = np
+
+    def asarray(self, a):
+        """A float32 C-contiguous copy of a on this backend."""
+        return self.xp.asarray(np.ascontiguousarray(a, dtype=np.float32))
+
+    def poisoned(self, shape):
+        """A float32 output buffer full of NaN: an element the kernel skips stays NaN."""
+        return self.xp.full(shape, np.nan, dtype=np.float32)
+
+    def to_numpy(self, a):
+        return a.get() if self.name == "cuda" else np.asarray(a)
+
+    def __repr__(self):
+        return self.name
+
+
+def _cuda_skip_reason():
+    if not gan_fast._C.cuda_compiled():
+        return "gan_fast was built without CUDA (no nvcc at build time)"
+    if gan_fast._C.cuda_device_count() < 1:
+        return "no CUDA device visible"
+    if not gan_fast.cuda_available():
+        return "CuPy is not installed"
+    return None
+
+
+@pytest.fixture(params=["cpu", "cuda"])
+def backend(request):
+    if request.param == "cuda":
+        reason = _cuda_skip_reason()
+        if reason:
+            pytest.skip(reason)
+    return Backend(request.param)
+
+
+@pytest.fixture
+def cuda_backend():
+    reason = _cuda_skip_reason()
+    if reason:
+        pytest.skip(reason)
+    return Backend("cuda")
+
+
+@pytest.fixture
+def rng():
+    seed = secrets.randbits(32)
+    print(f"rng seed: {seed}  (replay with numpy.random.default_rng({seed}))")
+    return np.random.default_rng(seed)
+
+
+@pytest.fixture(scope="session")
+def mnist_dir():
+    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
+        pytest.fail(f"MNIST not found in {MNIST_DIR}; set GAN_FAST_TEST_DATA")
+    return MNIST_DIR

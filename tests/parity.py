@@ -1,0 +1,77 @@
+"""Parity helpers: one assert_close for every kernel-vs-reference comparison, and the one
+table of tolerances it uses.
+
+Bounds are on the relative norm ‖actual − ref‖ / ‖ref‖ against a float64 reference.
+How they were chosen: float32 carries 2^-24 ≈ 6e-8 relative rounding per operation.
+Elementwise ops do a handful of operations per element, so 1e-6 leaves ~10x headroom
+over what they show; GEMM-based ops and reductions add K-long float32 sums (K up to a
+few thousand here), whose rounding grows like sqrt(K)·6e-8, so 1e-5 leaves headroom
+there. Anything wrong (a missed element, a transposed index) lands orders of magnitude
+above these.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+TOLERANCES = {
+    "linear_forward": 1e-5,
+    "linear_backward": 1e-5,
+    "conv2d_forward": 1e-5,
+    "conv2d_backward": 1e-5,
+    "batchnorm_forward": 1e-5,
+    "batchnorm_backward": 1e-5,
+    "leaky_relu_forward": 1e-6,
+    "leaky_relu_backward": 1e-6,
+    "tanh_forward": 1e-6,
+    "tanh_backward": 1e-6,
+    "dropout_forward": 1e-6,
+    "dropout_backward": 1e-6,
+    "bce_with_logits": 1e-5,
+    "adam_step": 1e-6,
+    # A whole training step compounds every op above through ten steps of Adam.
+    "train_step": 1e-4,
+}
+
+
+def to_numpy(a):
+    """A NumPy copy of a NumPy or CuPy array."""
+    if hasattr(a, "__cuda_array_interface__"):
+        return a.get()
+    return np.asarray(a)
+
+
+def relative_error(actual, ref):
+    actual, ref = np.asarray(actual, np.float64), np.asarray(ref, np.float64)
+    return float(np.linalg.norm(actual - ref) / max(np.linalg.norm(ref), 1e-300))
+
+
+def assert_close(name, actual, ref, op=None, tol=None):
+    """Assert a kernel output matches the float64 reference.
+
+    name: what is compared ("linear_backward.dw"), shown on failure.
+    op:   key into TOLERANCES (defaults to name up to the first '.').
+    Checks shape, dtype float32, finiteness (a NaN means an unwritten poisoned element),
+    then the relative-norm bound; the failure message gives max abs/rel error, the worst
+    index and the share of the tolerance used.
+    """
+    tol = TOLERANCES[op or name.split(".")[0]] if tol is None else tol
+    actual = to_numpy(actual)
+    ref = np.asarray(ref, dtype=np.float64)
+    assert actual.shape == ref.shape, f"{name}: shape {actual.shape}, expected {ref.shape}"
+    assert actual.dtype == np.float32, f"{name}: dtype {actual.dtype}, expected float32"
+    bad = ~np.isfinite(actual)
+    if bad.any():
+        first = np.unravel_index(np.argmax(bad), actual.shape) if actual.ndim else ()
+        raise AssertionError(f"{name}: {int(bad.sum())} of {actual.size} elements are not "
+                             f"finite (first at {first}: {actual[first]!r}); an unwritten "
+                             f"output keeps its NaN poison")
+    err = relative_error(actual, ref)
+    diff = np.abs(actual.astype(np.float64) - ref)
+    worst = np.unravel_index(np.argmax(diff), diff.shape) if diff.ndim else ()
+    max_rel = float(np.max(diff / np.maximum(np.abs(ref), 1e-30))) if diff.size else 0.0
+    assert err <= tol, (
+        f"{name}: relative error {err:.3e} > tolerance {tol:.1e} ({err / tol:.0%} of it); "
+        f"max abs error {float(diff[worst]):.3e} at index {worst} "
+        f"(got {float(actual[worst]):.8g}, expected {float(ref[worst]):.8g}); "
+        f"max elementwise relative error {max_rel:.3e}")
+    return err
