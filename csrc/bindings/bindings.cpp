@@ -305,8 +305,8 @@ py::tuple bce_with_logits(py::handle z_, py::handle t_, py::handle loss_, py::ha
 void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64_t step,
                double lr, double beta1, double beta2, double eps) {
   Checker c("adam_step");
-  Array p = c.input_ranked(p_, "params", 1, 1);
-  Array pw = c.in_place(p_, "params", p.shape);
+  Array p = c.input(p_, "params", 1);
+  Array pw = c.in_place(p_, "params", p.shape);  // same array, now checked writable
   Array g = c.input(g_, "grads", 1);
   c.expect_shape(g, "grads", p.shape);
   Array m = c.in_place(m_, "m", p.shape);
@@ -321,8 +321,9 @@ void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64
   if (eps <= 0) c.fail_value("eps: expected > 0, got " + std::to_string(eps));
   const double bias1 = 1.0 - std::pow(beta1, static_cast<double>(step));
   const double bias2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-  gf::AdamParams a{static_cast<float>(lr), static_cast<float>(beta1), static_cast<float>(beta2),
-                   static_cast<float>(eps), static_cast<float>(lr / bias1),
+  gf::AdamParams a{static_cast<float>(beta1),       static_cast<float>(beta2),
+                   static_cast<float>(eps),         static_cast<float>(1.0 - beta1),
+                   static_cast<float>(1.0 - beta2), static_cast<float>(lr / bias1),
                    static_cast<float>(1.0 / std::sqrt(bias2))};
   GF_DISPATCH(c, gf::adam_step_cpu(pw.data, g.data, m.data, v.data, p.numel(), a),
               gf::adam_step_cuda(pw.data, g.data, m.data, v.data, p.numel(), a, stream));

@@ -1,6 +1,7 @@
 // tanh: y = tanh(x);  dx = dy · (1 − y²).
 // Elementwise over n contiguous float32 values; y / dx overwritten (may alias x / dy).
-// Backward takes the forward output y, the cheaper cache.
+// Backward takes the forward output y, the cheaper cache. 1 − y² is evaluated as
+// (1 − y)(1 + y): near |y| = 1 the subtraction is then exact instead of cancelling.
 #pragma once
 
 #include <cstdint>
@@ -10,7 +11,7 @@
 
 namespace gf {
 
-GF_HD float tanh_grad(float dy, float y) { return dy * (1.f - y * y); }
+GF_HD float tanh_grad(float dy, float y) { return dy * ((1.f - y) * (1.f + y)); }
 
 void tanh_forward_cpu(const float* x, float* y, int64_t n);
 void tanh_backward_cpu(const float* dy, const float* y, float* dx, int64_t n);

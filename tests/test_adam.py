@@ -1,0 +1,35 @@
+"""Adam: parameters and both moments against the reference, over several steps."""
+import numpy as np
+import pytest
+
+from gan_fast import ops, reference
+from parity import assert_close
+
+
+@pytest.mark.parametrize("n", [1, 3, 67, 1_000, 1_486_352])
+@pytest.mark.parametrize("hp", [dict(lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8),
+                                dict(lr=1e-3, beta1=0.9, beta2=0.99, eps=1e-6)], ids=["gan", "other"])
+def test_adam_parity_over_steps(backend, rng, n, hp):
+    p64, m64, v64 = rng.standard_normal(n), 0.1 * rng.standard_normal(n), rng.uniform(0, 0.1, n)
+    # The kernel's float32 state is the reference's float64 state rounded: start both equal.
+    p32, m32, v32 = (a.astype(np.float32) for a in (p64, m64, v64))
+    p64, m64, v64 = (a.astype(np.float64) for a in (p32, m32, v32))
+    p, m, v = backend.asarray(p32), backend.asarray(m32), backend.asarray(v32)
+    for step in range(1, 4):
+        g = rng.standard_normal(n)
+        ops.adam_step(p, backend.asarray(g), m, v, step, **hp)
+        reference.adam_step(p64, g, m64, v64, step, **hp)
+    assert_close("adam_step.params", p, p64)
+    assert_close("adam_step.m", m, m64)
+    assert_close("adam_step.v", v, v64)
+
+
+def test_first_step_moves_every_parameter_by_about_lr(backend, rng):
+    """Bias correction makes the first update ≈ lr·sign(g) for every element."""
+    n, lr = 10_000, 2e-4
+    p0 = 0.01 * rng.standard_normal(n)  # small, so float32 resolves a 2e-4 step finely
+    g = rng.choice([-1, 1], n) * rng.uniform(0.5, 2, n)  # |g| >> eps
+    p = backend.asarray(p0)
+    ops.adam_step(p, backend.asarray(g), backend.asarray(np.zeros(n)), backend.asarray(np.zeros(n)),
+                  1, lr=lr, beta1=0.5)
+    np.testing.assert_allclose(p0.astype(np.float32) - backend.to_numpy(p), lr * np.sign(g), rtol=1e-3)

@@ -1,0 +1,52 @@
+"""Dropout: identical masks in kernels and reference for the same seed, the kept fraction
+within statistical bounds of 1 − p, and parity of forward and backward."""
+import numpy as np
+import pytest
+
+from gan_fast import ops, reference
+from parity import assert_close
+
+
+@pytest.mark.parametrize("shape", [(1,), (67,), (3, 67), (64, 64, 14, 14), (1, 128, 7, 7)], ids=str)
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 0.9])
+def test_dropout_parity(backend, rng, shape, p):
+    seed = int(rng.integers(0, 2**63))
+    x = rng.standard_normal(shape) + 0.5
+    y = ops.dropout_forward(backend.asarray(x), p, seed, out=backend.poisoned(shape))
+    assert_close("dropout_forward", y, reference.dropout_forward(x, p, seed))
+    dy = rng.standard_normal(shape)
+    dx = ops.dropout_backward(backend.asarray(dy), p, seed, dx=backend.poisoned(shape))
+    assert_close("dropout_backward", dx, reference.dropout_backward(dy, p, seed))
+
+
+def test_kernel_mask_is_the_reference_mask(backend, rng):
+    """Strictly positive inputs make the mask readable as y != 0; it must match exactly."""
+    n, p = 200_003, 0.3
+    seed = int(rng.integers(0, 2**64, dtype=np.uint64))
+    x = rng.uniform(0.5, 1.5, n)
+    kept = backend.to_numpy(ops.dropout_forward(backend.asarray(x), p, seed)) != 0
+    np.testing.assert_array_equal(kept, reference.dropout_keep_mask(n, p, seed))
+
+
+@pytest.mark.parametrize("p", [0.1, 0.3, 0.7])
+def test_kept_fraction_is_one_minus_p(backend, rng, p):
+    n = 1_000_000
+    seed = int(rng.integers(0, 2**63))
+    y = backend.to_numpy(ops.dropout_forward(backend.asarray(np.ones(n)), p, seed))
+    kept = np.count_nonzero(y)
+    sigma = np.sqrt(n * p * (1 - p))
+    assert abs(kept - n * (1 - p)) < 6 * sigma, (kept, n * (1 - p), sigma)
+    np.testing.assert_allclose(y[y != 0], 1 / (1 - p), rtol=1e-6)
+
+
+def test_masks_differ_between_seeds_and_repeat_for_one_seed(rng):
+    a = reference.dropout_keep_mask(10_000, 0.5, 1)
+    b = reference.dropout_keep_mask(10_000, 0.5, 2)
+    assert 0.4 < np.mean(a != b) < 0.6
+    np.testing.assert_array_equal(a, reference.dropout_keep_mask(10_000, 0.5, 1))
+
+
+def test_mask_is_a_prefix_function_of_the_index():
+    """Element i's fate depends only on (seed, i), not on the array's size or shape."""
+    np.testing.assert_array_equal(reference.dropout_keep_mask(1000, 0.3, 7),
+                                  reference.dropout_keep_mask(5000, 0.3, 7)[:1000])

@@ -1,0 +1,90 @@
+"""Bad input raises TypeError/ValueError naming the op and the argument; never a crash.
+
+Each case is (call, exception type, words the message must contain).
+"""
+import inspect
+
+import numpy as np
+import pytest
+
+import gan_fast
+from gan_fast import ops, reference
+
+f32 = lambda *shape: np.random.default_rng(0).standard_normal(shape).astype(np.float32) + 0.5
+x2, w2 = f32(4, 5), f32(3, 5)
+x4, w4 = f32(2, 3, 8, 8), f32(4, 3, 3, 3)
+
+
+def read_only(a):
+    a.flags.writeable = False
+    return a
+
+
+bn_stats = lambda c: [f32(c), f32(c), f32(c), np.abs(f32(c)) + 1]
+
+CASES = {
+    "linear wrong rank": (lambda: ops.linear_forward(f32(4, 5, 1), w2), ValueError, ["linear_forward", "x", "2 dimensions"]),
+    "linear mismatched K": (lambda: ops.linear_forward(x2, f32(3, 6)), ValueError, ["w", "(?, 5)", "(3, 6)"]),
+    "linear float64": (lambda: ops.linear_forward(x2.astype(np.float64), w2), TypeError, ["x", "float32", "float64"]),
+    "linear int": (lambda: ops.linear_forward(x2, w2.astype(np.int32)), TypeError, ["w", "float32", "int32"]),
+    "linear list": (lambda: ops.linear_forward(x2.tolist(), w2), TypeError, ["x", "numpy.ndarray", "list"]),
+    "linear non-contiguous": (lambda: ops.linear_forward(f32(5, 4).T, w2), ValueError, ["x", "C-contiguous"]),
+    "linear bias shape": (lambda: ops.linear_forward(x2, w2, f32(4)), ValueError, ["b", "(3,)", "(4,)"]),
+    "linear out shape": (lambda: ops.linear_forward(x2, w2, out=f32(4, 4)), ValueError, ["out", "(4, 3)", "(4, 4)"]),
+    "linear read-only out": (lambda: ops.linear_forward(x2, w2, out=read_only(f32(4, 3))), ValueError, ["out"]),
+    "linear backward dy shape": (lambda: ops.linear_backward(f32(4, 2), x2, w2), ValueError, ["dy", "(4, 3)", "(4, 2)"]),
+    "conv zero stride": (lambda: ops.conv2d_forward(x4, w4, stride=0), ValueError, ["stride", ">= 1"]),
+    "conv negative stride": (lambda: ops.conv2d_forward(x4, w4, stride=(1, -2)), ValueError, ["stride"]),
+    "conv padding too large": (lambda: ops.conv2d_forward(x4, w4, padding=3), ValueError, ["padding", "kernel size"]),
+    "conv negative padding": (lambda: ops.conv2d_forward(x4, w4, padding=-1), ValueError, ["padding"]),
+    "conv channel mismatch": (lambda: ops.conv2d_forward(x4, f32(4, 2, 3, 3)), ValueError, ["w", "(?, 3, ?, ?)"]),
+    "conv kernel larger than input": (lambda: ops.conv2d_forward(f32(1, 3, 2, 2), w4), ValueError, ["x", "smaller than the kernel"]),
+    "conv wrong rank": (lambda: ops.conv2d_forward(f32(3, 8, 8), w4), ValueError, ["x", "4 dimensions"]),
+    "conv backward dy shape": (lambda: ops.conv2d_backward(f32(2, 4, 3, 3), x4, w4, 2, 1), ValueError, ["dy", "(2, 4, 4, 4)"]),
+    "batchnorm gamma shape": (lambda: ops.batchnorm_forward(x4, *([f32(4)] + bn_stats(3)[1:])), ValueError, ["gamma", "(3,)", "(4,)"]),
+    "batchnorm rank 3": (lambda: ops.batchnorm_forward(f32(2, 3, 4), *bn_stats(3)), ValueError, ["x", "3 dimensions"]),
+    "batchnorm one value per channel": (lambda: ops.batchnorm_forward(f32(1, 3), *bn_stats(3)), ValueError, ["x", "more than one value"]),
+    "batchnorm momentum": (lambda: ops.batchnorm_forward(x2, *bn_stats(5), momentum=1.5), ValueError, ["momentum", "[0, 1]"]),
+    "batchnorm eps": (lambda: ops.batchnorm_forward(x2, *bn_stats(5), eps=0.0), ValueError, ["eps", "> 0"]),
+    "batchnorm read-only running stats": (lambda: ops.batchnorm_forward(x2, f32(5), f32(5), read_only(f32(5)), f32(5)), ValueError, ["running_mean", "writable"]),
+    "leaky_relu nan slope": (lambda: ops.leaky_relu_forward(x2, float("nan")), ValueError, ["slope", "finite"]),
+    "leaky_relu shape mismatch": (lambda: ops.leaky_relu_backward(x2, f32(5, 4)), ValueError, ["x", "(4, 5)"]),
+    "tanh float64": (lambda: ops.tanh_forward(x2.astype(np.float64)), TypeError, ["x", "float32"]),
+    "tanh shape mismatch": (lambda: ops.tanh_backward(x2, f32(4)), ValueError, ["y"]),
+    "dropout p = 1": (lambda: ops.dropout_forward(x2, 1.0, 0), ValueError, ["p", "[0, 1)"]),
+    "dropout p < 0": (lambda: ops.dropout_forward(x2, -0.1, 0), ValueError, ["p"]),
+    "dropout p nan": (lambda: ops.dropout_backward(x2, float("nan"), 0), ValueError, ["p", "finite"]),
+    "dropout negative seed": (lambda: ops.dropout_forward(x2, 0.3, -1), TypeError, []),
+    "bce shape mismatch": (lambda: ops.bce_with_logits(f32(4), f32(5)), ValueError, ["targets", "(4,)", "(5,)"]),
+    "bce empty": (lambda: ops.bce_with_logits(f32(0), f32(0)), ValueError, ["logits", "empty"]),
+    "adam size mismatch": (lambda: ops.adam_step(f32(5), f32(4), f32(5), f32(5), 1), ValueError, ["grads", "(5,)", "(4,)"]),
+    "adam 2-d params": (lambda: ops.adam_step(f32(2, 5), f32(2, 5), f32(2, 5), f32(2, 5), 1), ValueError, ["params", "1 dimensions"]),
+    "adam step 0": (lambda: ops.adam_step(f32(5), f32(5), f32(5), f32(5), 0), ValueError, ["step", ">= 1"]),
+    "adam negative lr": (lambda: ops.adam_step(f32(5), f32(5), f32(5), f32(5), 1, lr=-1.0), ValueError, ["lr", "> 0"]),
+    "adam beta1 = 1": (lambda: ops.adam_step(f32(5), f32(5), f32(5), f32(5), 1, beta1=1.0), ValueError, ["beta1"]),
+    "adam read-only m": (lambda: ops.adam_step(f32(5), f32(5), read_only(f32(5)), f32(5), 1), ValueError, ["m", "writable"]),
+    "threads 0": (lambda: gan_fast.set_num_threads(0), ValueError, ["n", ">= 1"]),
+    "unknown isa": (lambda: gan_fast.set_cpu_isa("sse9"), ValueError, ["isa", "sse9"]),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
+def test_bad_input_raises_a_clear_error(case):
+    call, exc, words = CASES[case]
+    with pytest.raises(exc) as info:
+        call()
+    for word in words:
+        assert word in str(info.value), f"{case}: {word!r} not in message {str(info.value)!r}"
+
+
+def test_mixing_host_and_device_arrays_is_refused(cuda_backend):
+    import cupy
+    with pytest.raises(ValueError, match="same device"):
+        ops.linear_forward(cupy.asarray(x2), w2)
+
+
+@pytest.mark.parametrize("name", ops.__all__)
+def test_ops_and_reference_share_name_signature_and_docstring(name):
+    kernel, spec = getattr(ops, name), getattr(reference, name)
+    assert inspect.signature(kernel) == inspect.signature(spec)
+    assert kernel.__doc__ == spec.__doc__ and spec.__doc__.strip()

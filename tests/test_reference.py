@@ -1,0 +1,145 @@
+"""Check the oracle: every backward of gan_fast.reference against central finite
+differences of its forward, in float64, on small random shapes.
+
+For a forward f and a random cotangent dy, the loss L(x) = Σ f(x)·dy has gradient
+backward(dy) with respect to every input; each input is perturbed element by element.
+"""
+import numpy as np
+import pytest
+
+from gan_fast import reference as ref
+
+H = 1e-6          # central differences in float64: truncation ~H², rounding ~1e-16/H
+FD_TOL = 1e-7     # relative-norm bound between analytic and numeric gradients
+
+
+def numeric_grad(loss, x):
+    g = np.zeros_like(x)
+    flat, gflat = x.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + H
+        up = loss()
+        flat[i] = old - H
+        down = loss()
+        flat[i] = old
+        gflat[i] = (up - down) / (2 * H)
+    return g
+
+
+def check(name, analytic, numeric):
+    err = np.linalg.norm(analytic - numeric) / max(np.linalg.norm(numeric), 1e-300)
+    assert err < FD_TOL, f"{name}: finite-difference mismatch, relative error {err:.2e}"
+
+
+@pytest.mark.parametrize("N,K,M", [(1, 3, 2), (4, 5, 3)])
+def test_linear_backward(rng, N, K, M):
+    x, w, b = rng.standard_normal((N, K)), rng.standard_normal((M, K)), rng.standard_normal(M)
+    dy = rng.standard_normal((N, M))
+    loss = lambda: np.sum(ref.linear_forward(x, w, b) * dy)
+    dx, dw, db = ref.linear_backward(dy, x, w)
+    check("dx", dx, numeric_grad(loss, x))
+    check("dw", dw, numeric_grad(loss, w))
+    check("db", db, numeric_grad(loss, b))
+
+
+@pytest.mark.parametrize("shape,kernel,stride,padding", [
+    ((2, 2, 5, 5), (3, 2, 3, 3), 2, 1),
+    ((1, 3, 6, 7), (2, 3, 3, 2), (1, 2), (2, 1)),
+    ((2, 1, 4, 4), (2, 1, 1, 1), 1, 0),
+])
+def test_conv2d_backward(rng, shape, kernel, stride, padding):
+    x, w, b = rng.standard_normal(shape), rng.standard_normal(kernel), rng.standard_normal(kernel[0])
+    y = ref.conv2d_forward(x, w, b, stride, padding)
+    dy = rng.standard_normal(y.shape)
+    loss = lambda: np.sum(ref.conv2d_forward(x, w, b, stride, padding) * dy)
+    dx, dw, db = ref.conv2d_backward(dy, x, w, stride, padding)
+    check("dx", dx, numeric_grad(loss, x))
+    check("dw", dw, numeric_grad(loss, w))
+    check("db", db, numeric_grad(loss, b))
+
+
+@pytest.mark.parametrize("shape", [(5, 3), (3, 2, 2, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batchnorm_backward(rng, shape, training):
+    C = shape[1]
+    x = rng.standard_normal(shape)
+    gamma, beta = rng.standard_normal(C), rng.standard_normal(C)
+    rm, rv = rng.standard_normal(C), rng.uniform(0.5, 2, C)
+    dy = rng.standard_normal(shape)
+
+    def forward():  # running statistics are copied so the loss is a pure function
+        return ref.batchnorm_forward(x, gamma, beta, rm.copy(), rv.copy(), training)
+
+    loss = lambda: np.sum(forward()[0] * dy)
+    _, mean, rstd = forward()
+    dx, dgamma, dbeta = ref.batchnorm_backward(dy, x, gamma, mean, rstd, training)
+    check("dx", dx, numeric_grad(loss, x))
+    check("dgamma", dgamma, numeric_grad(loss, gamma))
+    check("dbeta", dbeta, numeric_grad(loss, beta))
+
+
+def test_batchnorm_matches_the_definition_and_updates_running_stats(rng):
+    x = rng.standard_normal((6, 3, 2, 2)) * 3 + 1
+    rm, rv = np.zeros(3) + 0.5, np.ones(3) * 2
+    y, mean, rstd = ref.batchnorm_forward(x, np.ones(3), np.zeros(3), rm, rv, True, 0.1)
+    xs = x.transpose(1, 0, 2, 3).reshape(3, -1)
+    np.testing.assert_allclose(mean, xs.mean(1))
+    np.testing.assert_allclose(rstd, 1 / np.sqrt(xs.var(1) + 1e-5))
+    np.testing.assert_allclose(rm, 0.9 * 0.5 + 0.1 * xs.mean(1))
+    np.testing.assert_allclose(rv, 0.9 * 2 + 0.1 * xs.var(1, ddof=1))
+    np.testing.assert_allclose(y.transpose(1, 0, 2, 3).reshape(3, -1).std(1), 1, rtol=1e-4)
+
+
+@pytest.mark.parametrize("slope", [0.2, 0.0])
+def test_leaky_relu_backward(rng, slope):
+    x = rng.standard_normal(17)
+    x[np.abs(x) < 1e-3] += 0.1  # keep away from the kink, where no derivative exists
+    dy = rng.standard_normal(17)
+    loss = lambda: np.sum(ref.leaky_relu_forward(x, slope) * dy)
+    check("dx", ref.leaky_relu_backward(dy, x, slope), numeric_grad(loss, x))
+
+
+def test_tanh_backward(rng):
+    x, dy = rng.standard_normal(13), rng.standard_normal(13)
+    loss = lambda: np.sum(ref.tanh_forward(x) * dy)
+    check("dx", ref.tanh_backward(dy, ref.tanh_forward(x)), numeric_grad(loss, x))
+
+
+def test_dropout_backward(rng):
+    x, dy = rng.standard_normal((4, 9)), rng.standard_normal((4, 9))
+    loss = lambda: np.sum(ref.dropout_forward(x, 0.3, 11) * dy)
+    check("dx", ref.dropout_backward(dy, 0.3, 11), numeric_grad(loss, x))
+
+
+def test_bce_with_logits_gradient(rng):
+    z, t = 3 * rng.standard_normal(11), rng.uniform(0, 1, 11)
+    loss = lambda: float(ref.bce_with_logits(z, t)[0])
+    check("dlogits", ref.bce_with_logits(z, t)[1], numeric_grad(loss, z))
+
+
+def test_bce_with_logits_matches_the_naive_formula(rng):
+    z, t = rng.standard_normal(50), rng.uniform(0, 1, 50)
+    s = 1 / (1 + np.exp(-z))
+    naive = -np.mean(t * np.log(s) + (1 - t) * np.log(1 - s))
+    assert float(ref.bce_with_logits(z, t)[0]) == pytest.approx(naive, rel=1e-12)
+
+
+def test_adam_step_matches_the_textbook_form(rng):
+    n = 20
+    p, g, m, v = rng.standard_normal(n), rng.standard_normal(n), rng.standard_normal(n), rng.uniform(0, 1, n)
+    p0, m0, v0 = p.copy(), m.copy(), v.copy()
+    ref.adam_step(p, g, m, v, 3, lr=0.01, beta1=0.8, beta2=0.99, eps=1e-8)
+    m1 = 0.8 * m0 + 0.2 * g
+    v1 = 0.99 * v0 + 0.01 * g * g
+    mhat, vhat = m1 / (1 - 0.8 ** 3), v1 / (1 - 0.99 ** 3)
+    np.testing.assert_allclose(m, m1)
+    np.testing.assert_allclose(v, v1)
+    np.testing.assert_allclose(p, p0 - 0.01 * mhat / (np.sqrt(vhat) + 1e-8), rtol=1e-6)
+
+
+def test_reference_returns_float32_for_float32_inputs(rng):
+    x = rng.standard_normal((3, 4)).astype(np.float32)
+    w = rng.standard_normal((2, 4)).astype(np.float32)
+    assert ref.linear_forward(x, w).dtype == np.float32
+    assert ref.linear_forward(x.astype(np.float64), w).dtype == np.float64
