@@ -13,7 +13,14 @@ import pytest
 import gan_fast
 
 REPO = pathlib.Path(__file__).resolve().parents[1]
-MNIST_DIR = pathlib.Path(os.environ.get("GAN_FAST_TEST_DATA", REPO.parent / "shared" / "data" / "mnist"))
+# Where the tests read MNIST (never downloaded by tests): $GAN_FAST_TEST_DATA, the
+# project's ../shared/data/mnist, $GAN_FAST_DATA, then the cache `gan_fast.train` fills.
+MNIST_CANDIDATES = [
+    os.environ.get("GAN_FAST_TEST_DATA"),
+    REPO.parent / "shared" / "data" / "mnist",
+    os.environ.get("GAN_FAST_DATA"),
+    pathlib.Path.home() / ".cache" / "gan_fast" / "mnist",
+]
 
 
 class Backend:
@@ -78,6 +85,18 @@ def rng():
 
 @pytest.fixture(scope="session")
 def mnist_dir():
-    if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
-        pytest.fail(f"MNIST not found in {MNIST_DIR}; set GAN_FAST_TEST_DATA")
-    return MNIST_DIR
+    for folder in filter(None, MNIST_CANDIDATES):
+        if (pathlib.Path(folder) / "train-images-idx3-ubyte.gz").exists():
+            return pathlib.Path(folder)
+    pytest.fail("MNIST not found in any of " + ", ".join(map(str, filter(None, MNIST_CANDIDATES)))
+                + "; set GAN_FAST_TEST_DATA to the folder holding the four .gz files")
+
+
+def pytest_collection_modifyitems(items):
+    """Mark every test that runs on the GPU with `cuda`, so `-m cuda` selects them all."""
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        on_gpu = "cuda_backend" in getattr(item, "fixturenames", ()) or (
+            callspec is not None and callspec.params.get("backend") == "cuda")
+        if on_gpu:
+            item.add_marker(pytest.mark.cuda)

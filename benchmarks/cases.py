@@ -1,0 +1,132 @@
+"""The benchmark cases: every op forward and backward at the model's shapes, with the
+work each does (FLOP for GEMM-shaped ops, bytes moved for the rest) and the baselines
+that run beside it in the same process:
+  numpy  - NumPy/OpenBLAS on the CPU (GEMM-shaped ops),
+  cupy   - CuPy/cuBLAS on the GPU (GEMM-shaped ops),
+  torch  - PyTorch on the same device, when installed (GEMM-shaped ops and conv).
+Shared by the pytest-benchmark suite (test_bench_ops.py) and gpu_bench.py.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from gan_fast import ops
+
+F32 = 4
+
+
+@dataclass
+class Case:
+    name: str                      # e.g. "linear_forward[1024->784]"
+    ours: Callable[[], object]
+    flop: float = 0.0              # arithmetic work, when GEMM-shaped
+    nbytes: float = 0.0            # fewest bytes moved, otherwise
+    baselines: dict = field(default_factory=dict)   # label -> callable
+
+
+def _torch(device):
+    try:
+        import torch
+    except ImportError:
+        return None
+    if device == "cuda" and not torch.cuda.is_available():
+        return None
+    torch.backends.cuda.matmul.allow_tf32 = False  # float32 against float32
+    torch.backends.cudnn.allow_tf32 = False
+    return torch
+
+
+def model_cases(backend, batch, seed=0):
+    """All cases for one backend ('cpu' or 'cuda') and batch size."""
+    if backend == "cuda":
+        import cupy as xp
+    else:
+        xp = np
+    rng = np.random.default_rng(seed)
+    arr = lambda *shape: xp.asarray(rng.standard_normal(shape).astype(np.float32))
+    torch = _torch(backend)
+    tdev = "cuda" if backend == "cuda" else "cpu"
+    tt = (lambda a: torch.as_tensor(a, device=tdev)) if torch else None
+    gemm_lib = "cupy" if backend == "cuda" else "numpy"
+    N = batch
+    cases = []
+
+    for K, M, bias in ((100, 256, False), (256, 512, False), (512, 1024, False),
+                       (1024, 784, True), (6272, 1, True)):
+        x, w, b, y, dy = arr(N, K), arr(M, K), arr(M) if bias else None, arr(N, M), arr(N, M)
+        dx, dw, db = arr(N, K), arr(M, K), arr(M)
+        tag = f"[{K}->{M}]"
+        fwd = Case(f"linear_forward{tag}", lambda x=x, w=w, b=b, y=y: ops.linear_forward(x, w, b, out=y),
+                   flop=2.0 * N * K * M)
+        fwd.baselines[gemm_lib] = lambda x=x, w=w: x @ w.T
+        bwd = Case(f"linear_backward{tag}",
+                   lambda dy=dy, x=x, w=w, dx=dx, dw=dw, db=db, bias=bias: ops.linear_backward(
+                       dy, x, w, need_db=bias, dx=dx, dw=dw, db=db),
+                   flop=4.0 * N * K * M)
+        bwd.baselines[gemm_lib] = lambda dy=dy, x=x, w=w: (dy @ w, dy.T @ x)
+        if torch:
+            tx, tw, tdy = tt(x), tt(w), tt(dy)
+            fwd.baselines["torch"] = lambda tx=tx, tw=tw: torch.nn.functional.linear(tx, tw)
+            bwd.baselines["torch"] = lambda tdy=tdy, tx=tx, tw=tw: (tdy @ tw, tdy.T @ tx)
+        cases += [fwd, bwd]
+
+    for C, H, K in ((1, 28, 64), (64, 14, 128)):
+        P = H // 2
+        x, w, y, dy = arr(N, C, H, H), arr(K, C, 3, 3), arr(N, K, P, P), arr(N, K, P, P)
+        dx, dw = arr(N, C, H, H), arr(K, C, 3, 3)
+        flop = 2.0 * N * K * P * P * C * 9
+        tag = f"[{C}x{H}x{H}->{K}x{P}x{P}]"
+        fwd = Case(f"conv2d_forward{tag}", lambda x=x, w=w, y=y: ops.conv2d_forward(x, w, None, 2, 1, out=y),
+                   flop=flop)
+        # conv1's input gradient is never needed (its input is the image), so D's step skips it.
+        need_dx = C > 1
+        bwd = Case(f"conv2d_backward{tag}",
+                   lambda dy=dy, x=x, w=w, dx=dx, dw=dw, need_dx=need_dx: ops.conv2d_backward(
+                       dy, x, w, 2, 1, need_dx=need_dx, need_db=False, dx=dx, dw=dw),
+                   flop=flop * (2 if need_dx else 1))
+        if torch:
+            import torch.nn.grad as tgrad
+            tx, tw, tdy = tt(x), tt(w), tt(dy)
+            fwd.baselines["torch"] = lambda tx=tx, tw=tw: torch.nn.functional.conv2d(tx, tw, None, 2, 1)
+
+            def torch_conv_bwd(tdy=tdy, tx=tx, tw=tw, need_dx=need_dx):
+                gw = tgrad.conv2d_weight(tx, tw.shape, tdy, 2, 1)
+                return (tgrad.conv2d_input(tx.shape, tw, tdy, 2, 1), gw) if need_dx else gw
+            bwd.baselines["torch"] = torch_conv_bwd
+        cases += [fwd, bwd]
+
+    F_ = 1024
+    x, y, dy, dx = arr(N, F_), arr(N, F_), arr(N, F_), arr(N, F_)
+    gamma, beta, rm, rv = arr(F_), arr(F_), arr(F_), xp.abs(arr(F_)) + 1
+    mean, rstd, dg, dbt = arr(F_), arr(F_), arr(F_), arr(F_)
+    cases.append(Case(f"batchnorm_forward[{F_}]",
+                      lambda: ops.batchnorm_forward(x, gamma, beta, rm, rv, True, 0.1, 1e-5, y, mean, rstd),
+                      nbytes=3.0 * N * F_ * F32))
+    cases.append(Case(f"batchnorm_backward[{F_}]",
+                      lambda: ops.batchnorm_backward(dy, x, gamma, mean, rstd, True, dx, dg, dbt),
+                      nbytes=5.0 * N * F_ * F32))
+
+    n = N * 64 * 14 * 14
+    a, b2, c = arr(n), arr(n), arr(n)
+    cases += [
+        Case("leaky_relu_forward[64x14x14]", lambda: ops.leaky_relu_forward(a, 0.2, out=c), nbytes=2.0 * n * F32),
+        Case("leaky_relu_backward[64x14x14]", lambda: ops.leaky_relu_backward(a, b2, 0.2, dx=c), nbytes=3.0 * n * F32),
+        Case("dropout_forward[64x14x14]", lambda: ops.dropout_forward(a, 0.3, 1234, out=c), nbytes=2.0 * n * F32),
+        Case("dropout_backward[64x14x14]", lambda: ops.dropout_backward(a, 0.3, 1234, dx=c), nbytes=2.0 * n * F32),
+    ]
+    m = N * 784
+    t1, t2, t3 = arr(m), arr(m), arr(m)
+    cases += [
+        Case("tanh_forward[784]", lambda: ops.tanh_forward(t1, out=t2), nbytes=2.0 * m * F32),
+        Case("tanh_backward[784]", lambda: ops.tanh_backward(t1, t2, dx=t3), nbytes=3.0 * m * F32),
+    ]
+    z, t, dz, loss = arr(2 * N), xp.ones(2 * N, dtype=np.float32), arr(2 * N), xp.empty((), np.float32)
+    cases.append(Case("bce_with_logits[2N]", lambda: ops.bce_with_logits(z, t, loss, dz), nbytes=3.0 * 2 * N * F32))
+    P_ = 1_488_144  # the generator's parameter count: its Adam step
+    p, g, m1, v1 = arr(P_), arr(P_), arr(P_), xp.abs(arr(P_))
+    cases.append(Case("adam_step[generator]", lambda: ops.adam_step(p, g, m1, v1, 10, 2e-4, 0.5),
+                      nbytes=7.0 * P_ * F32))
+    return cases
