@@ -1,0 +1,30 @@
+// dropout_apply_cuda: one grid-stride launch of the shared dropout_apply (dropout.h), whose
+// mask is a pure function of (seed, index): the CPU, this kernel and gan_fast.reference drop
+// the same elements. Tested in tests/test_dropout.py (mask equality and parity).
+#include "dropout/dropout.h"
+
+#include "common/cuda_launch.cuh"
+
+namespace gf {
+
+namespace {
+
+struct DropoutApply {
+  const float* in;
+  float* out;
+  uint64_t seed;
+  float p, scale;
+  __device__ void operator()(int64_t i) const {
+    out[i] = dropout_apply(in[i], seed, static_cast<uint64_t>(i), p, scale);
+  }
+};
+
+}  // namespace
+
+void dropout_apply_cuda(const float* in, float* out, int64_t n, float p, uint64_t seed,
+                        Stream stream) {
+  const float scale = 1.f / (1.f - p);  // computed exactly as dropout_apply_cpu does
+  launch_elementwise(n, DropoutApply{in, out, seed, p, scale}, static_cast<cudaStream_t>(stream));
+}
+
+}  // namespace gf
