@@ -6,6 +6,9 @@
 
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
+// Every file that casts std::vector must see the STL casters, or the casts differ between
+// translation units (an ODR violation that breaks tuple arguments at run time).
+#include <pybind11/stl.h>
 
 #include <cstdint>
 #include <string>
