@@ -81,3 +81,15 @@ def mnist_dir():
     if not (MNIST_DIR / "train-images-idx3-ubyte.gz").exists():
         pytest.fail(f"MNIST not found in {MNIST_DIR}; set GAN_FAST_TEST_DATA")
     return MNIST_DIR
+
+
+@pytest.fixture(params=["avx512", "avx2", "scalar"])
+def cpu_isa(request):
+    """Forces the CPU GEMM onto one micro-kernel for a test, restoring 'auto' after;
+    skipped when this CPU cannot run that path."""
+    try:
+        gan_fast.set_cpu_isa(request.param)
+    except ValueError:
+        pytest.skip(f"this CPU cannot run the {request.param} GEMM path")
+    yield request.param
+    gan_fast.set_cpu_isa("auto")
