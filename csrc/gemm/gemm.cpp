@@ -7,6 +7,7 @@
 // every panel pair; the A panel stays in L1 while the B panels stream from L2.
 // Deterministic: every element of C is summed over k in the same kKC steps whatever the
 // block split, so only mc and nc adapt to the thread count, never the order of a sum.
+// A single-column C (matrix·vector) is computed as the row Cᵀ = op(B)ᵀ·op(A)ᵀ.
 //
 // Variants: one micro-kernel template (GCC vector extensions) compiled three times and
 // picked at first use with __builtin_cpu_supports (gemm_cpu_force_isa overrides):
@@ -25,6 +26,7 @@
 #include <atomic>
 #include <cstdlib>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <new>
 
@@ -200,6 +202,12 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
     for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.f ? 0.f : beta * C[i * ldc + j];
 }
 
+// Cᵀ = op(B)ᵀ·op(A)ᵀ. A contiguous single column C (a matrix-vector product) becomes a
+// contiguous row, which fills the micro-kernel's vectors instead of one lane of each.
+GemmArgs transposed(const GemmArgs& g) {
+  return {g.N, g.M, g.K, g.alpha, g.beta, g.B, g.b_sj, g.b_sk, g.A, g.a_sk, g.a_si, g.C, g.M};
+}
+
 // Block sizes: cache-sized, then halved until every thread has about two blocks.
 Block block_shape(int64_t M, int64_t N, const Kernel& k, int threads) {
   int64_t mc = std::min(kMC, round_up(M, k.mr)), nc = std::min(kNC, round_up(N, k.nr));
@@ -232,15 +240,16 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
               int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return scale_c(M, N, beta, C, ldc);
-  const GemmArgs g{M, N, K, alpha, beta,
-                   A, trans_a ? 1 : lda, trans_a ? lda : 1,
-                   B, trans_b ? 1 : ldb, trans_b ? ldb : 1,
-                   C, ldc};
+  GemmArgs g{M, N, K, alpha, beta,
+             A, trans_a ? 1 : lda, trans_a ? lda : 1,
+             B, trans_b ? 1 : ldb, trans_b ? ldb : 1,
+             C, ldc};
+  if (N == 1 && ldc == 1) g = transposed(g);
   const Kernel& kern = active_kernel();
   const bool worth_threads = 2.0 * M * N * K >= kMinParallelFlops && !omp_in_parallel();
   const int threads = worth_threads ? omp_get_max_threads() : 1;
-  const Block shape = block_shape(M, N, kern, threads);
-  const int64_t mblocks = ceil_div(M, shape.mc), nblocks = ceil_div(N, shape.nc);
+  const Block shape = block_shape(g.M, g.N, kern, threads);
+  const int64_t mblocks = ceil_div(g.M, shape.mc), nblocks = ceil_div(g.N, shape.nc);
   const int64_t team = std::min<int64_t>(threads, mblocks * nblocks);
   const int64_t kc = std::min(K, kKC);
   const int64_t a_size = round_up(shape.mc, kern.mr) * kc, b_size = round_up(shape.nc, kern.nr) * kc;
@@ -249,7 +258,7 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
 #pragma omp parallel for schedule(static) num_threads(team)
   for (int64_t t = 0; t < mblocks * nblocks; ++t) {
     const int64_t i0 = (t / nblocks) * shape.mc, j0 = (t % nblocks) * shape.nc;
-    const Block blk{i0, std::min(shape.mc, M - i0), j0, std::min(shape.nc, N - j0)};
+    const Block blk{i0, std::min(shape.mc, g.M - i0), j0, std::min(shape.nc, g.N - j0)};
     float* Ap = scratch.get() + slice * omp_get_thread_num();
     kern.block(g, blk, Ap, Ap + a_size);
   }
