@@ -100,3 +100,15 @@ def pytest_collection_modifyitems(items):
             callspec is not None and callspec.params.get("backend") == "cuda")
         if on_gpu:
             item.add_marker(pytest.mark.cuda)
+
+
+@pytest.fixture(params=["avx512", "avx2", "scalar"])
+def cpu_isa(request):
+    """Forces the CPU GEMM onto one micro-kernel for a test, restoring 'auto' after;
+    skipped when this CPU cannot run that path."""
+    try:
+        gan_fast.set_cpu_isa(request.param)
+    except ValueError:
+        pytest.skip(f"this CPU cannot run the {request.param} GEMM path")
+    yield request.param
+    gan_fast.set_cpu_isa("auto")
