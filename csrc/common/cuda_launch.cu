@@ -25,7 +25,7 @@ void strided_sum_cuda(const float* in, float* out, int64_t outputs, int64_t coun
   GF_CUDA_CHECK_LAUNCH();
 }
 
-// The default pool hands freed memory back to the system at every synchronisation, so
+// The device pool hands freed memory back to the system at every synchronisation, so
 // each training step would map its scratch afresh; keep it cached instead.
 static void keep_pool_memory_cached() {
   static thread_local int configured_device = -1;
@@ -33,7 +33,7 @@ static void keep_pool_memory_cached() {
   GF_CUDA_CHECK(cudaGetDevice(&device));
   if (device == configured_device) return;
   cudaMemPool_t pool;
-  GF_CUDA_CHECK(cudaDeviceGetDefaultMemPool(&pool, device));
+  GF_CUDA_CHECK(cudaDeviceGetMemPool(&pool, device));  // the pool cudaMallocAsync uses
   uint64_t threshold = UINT64_MAX;
   GF_CUDA_CHECK(cudaMemPoolSetAttribute(pool, cudaMemPoolAttrReleaseThreshold, &threshold));
   configured_device = device;
