@@ -9,6 +9,7 @@ gan_fast.ops holds the kernels, gan_fast.reference their NumPy specification.
 from __future__ import annotations
 
 from . import _C, ops, reference
+from .trainer import train
 
 __version__ = "0.1.0"
 
@@ -34,4 +35,4 @@ get_num_threads = _C.get_num_threads
 set_num_threads = _C.set_num_threads
 
 __all__ = ["ops", "reference", "cuda_available", "cpu_isa", "set_cpu_isa", "get_num_threads",
-           "set_num_threads", "__version__"]
+           "set_num_threads", "train", "__version__"]
