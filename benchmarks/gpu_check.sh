@@ -34,24 +34,24 @@ $py -c "import sys, numpy, cupy; print('python', sys.version.split()[0], 'numpy'
 $py -c "import torch; print('torch', torch.__version__, torch.version.cuda)" 2>/dev/null || echo "torch: not installed"
 
 cd "$repo"
-section build 420 env GAN_FAST_CUDA=ON GAN_FAST_CUDA_ARCHITECTURES="${GAN_FAST_CUDA_ARCHITECTURES:-90}" \
+section build 300 env GAN_FAST_CUDA=ON GAN_FAST_CUDA_ARCHITECTURES="${GAN_FAST_CUDA_ARCHITECTURES:-90}" \
   $py -m pip install --no-build-isolation --no-deps -v . || { printf '%s\n' "${summary[@]}"; exit 1; }
 
 # Run from outside the repo so `import gan_fast` finds the installed package.
 cd /tmp
 $py -c "import gan_fast; assert gan_fast.cuda_available(), 'CUDA not available to gan_fast'; print('gan_fast CUDA ok, cpu isa', gan_fast.cpu_isa())" \
   || { echo "gan_fast does not see the GPU"; exit 1; }
-section gpu_tests 240 $py -m pytest "$repo/tests" -q -rs -m cuda -p no:cacheprovider --junitxml="$out/gpu_tests.xml"
-section cpu_tests 240 $py -m pytest "$repo/tests" -q -m "not cuda" -x -p no:cacheprovider
-section memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
+section gpu_tests 200 $py -m pytest "$repo/tests" -q -rs -m cuda -p no:cacheprovider
+section bench 180 $py "$repo/benchmarks/gpu_bench.py" --json "$out/gpu_bench.json"
+section memcheck 120 compute-sanitizer --tool memcheck --error-exitcode 9 \
   $py -m pytest "$repo/tests" -q -x -p no:cacheprovider -m cuda -k "not train and not kept_fraction"
-section racecheck 90 compute-sanitizer --tool racecheck --error-exitcode 9 \
+section racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 9 \
   $py -m pytest "$repo/tests" -q -x -p no:cacheprovider -m cuda -k "batchnorm or bce or linear or conv2d"
-section bench 240 $py "$repo/benchmarks/gpu_bench.py" --json "$out/gpu_bench.json"
 
 echo; echo "=== summary"
 printf '%s\n' "${summary[@]}"
-grep -hE "passed|failed|error" "$out/gpu_tests.log" "$out/cpu_tests.log" | tail -n 4
+grep -hE "passed|failed|error" "$out"/*_tests.log "$out"/memcheck.log "$out"/racecheck.log 2>/dev/null | tail -n 6
+tail -n 40 "$out/bench.log"
 fail=0
 for s in "${!status[@]}"; do [ "${status[$s]}" = 0 ] || fail=1; done
 exit $fail

@@ -32,6 +32,17 @@ TOLERANCES = {
     "adam_step": 3e-6,
     # A whole training step compounds every op above through ten steps of Adam.
     "train_step": 1e-4,
+    # Parameters after 10 whole steps, per tensor buffer.
+    # How it was chosen: run on float32 BLAS stand-ins for the linear/conv kernels, 12 seeds at
+    # batch 8 and 16 agreed with the reference to 3e-7..5e-6 when no activation changed sides,
+    # and to 1e-4..4e-4 when one did: an activation within float32 rounding of 0 takes the
+    # other LeakyReLU branch on one backend (a "kink flip", expected about once in 10 steps at
+    # this size), its gradient entry changes by up to 80%, and Adam's normalised updates carry
+    # that into the parameters. TOLERANCES["train_step"] (1e-4) holds for the losses (a mean
+    # over the batch: at most 3e-5 seen) but not reliably for the parameters, so they get 2e-3,
+    # 5x the worst seen. A wiring error (a wrong need_* flag, view, seed or buffer) moves them
+    # by 1e-2 and more; per-op accuracy is the business of the op parity tests.
+    "train_step_params": 2e-3,
 }
 
 
