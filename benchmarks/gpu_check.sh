@@ -43,10 +43,11 @@ $py -c "import gan_fast; assert gan_fast.cuda_available(), 'CUDA not available t
   || { echo "gan_fast does not see the GPU"; exit 1; }
 section gpu_tests 200 $py -m pytest "$repo/tests" -q -rs -m cuda -p no:cacheprovider
 section bench 180 $py "$repo/benchmarks/gpu_bench.py" --json "$out/gpu_bench.json"
-section memcheck 120 compute-sanitizer --tool memcheck --error-exitcode 9 \
+section train 150 $py "$repo/benchmarks/gpu_train_smoke.py" "$out"
+section memcheck 150 compute-sanitizer --tool memcheck --error-exitcode 9 \
   $py -m pytest "$repo/tests" -q -x -p no:cacheprovider -m cuda -k "not train and not kept_fraction"
-section racecheck 60 compute-sanitizer --tool racecheck --error-exitcode 9 \
-  $py -m pytest "$repo/tests" -q -x -p no:cacheprovider -m cuda -k "batchnorm or bce or linear or conv2d"
+section racecheck 150 compute-sanitizer --tool racecheck --error-exitcode 9 \
+  $py -m pytest "$repo/tests" -q -x -p no:cacheprovider -m cuda -k "test_batchnorm or test_bce"
 
 echo; echo "=== summary"
 printf '%s\n' "${summary[@]}"

@@ -219,7 +219,9 @@ def _splitmix64_mix(z):
 
 def dropout_keep_mask(n, p, seed):
     """The keep mask of dropout for n elements: keep[i] = u(seed, i) >= p, where
-    u = top 24 bits of mix(mix(seed) + i) / 2²⁴ (csrc/dropout/dropout.h)."""
+    u = top 24 bits of mix(mix(seed) + i) / 2²⁴ (csrc/dropout/dropout.h) and p is
+    compared as the kernels hold it, in float32: u can equal float32(p) exactly."""
+    p = float(np.float32(p))
     key = _splitmix64_mix(np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
     with np.errstate(over="ignore"):
         h = _splitmix64_mix(key + np.arange(n, dtype=np.uint64))

@@ -541,7 +541,11 @@ class _Run:
         n = self.batch_sizes[b]
         lo = b * cfg.batch_size
         s = self.global_step
-        log = (s + 1) % cfg.log_every == 0
+        # Log every log_every steps, and the last step of each epoch (or of a max_steps
+        # run), so every epoch ends on a row in the history and metrics.jsonl.
+        ends_epoch = b + 1 == len(self.batch_sizes)
+        ends_run = cfg.max_steps is not None and s + 1 >= cfg.max_steps
+        log = (s + 1) % cfg.log_every == 0 or ends_epoch or ends_run
         row = len(self.window_steps)
         self.gan.step(s, self.data, self.perm_dev[lo:lo + n], self.noise_dev[lo:lo + n],
                       self.loss_window[row], snapshot=log)

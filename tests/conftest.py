@@ -35,8 +35,9 @@ class Backend:
             self.xp = np
 
     def asarray(self, a):
-        """A float32 C-contiguous copy of a on this backend."""
-        return self.xp.asarray(np.ascontiguousarray(a, dtype=np.float32))
+        """A float32 C-contiguous copy of a on this backend (always a copy: kernels that
+        update in place must not change the caller's array)."""
+        return self.xp.asarray(np.array(a, dtype=np.float32, order="C", copy=True))
 
     def poisoned(self, shape):
         """A float32 output buffer full of NaN: an element the kernel skips stays NaN."""

@@ -50,3 +50,22 @@ def test_mask_is_a_prefix_function_of_the_index():
     """Element i's fate depends only on (seed, i), not on the array's size or shape."""
     np.testing.assert_array_equal(reference.dropout_keep_mask(1000, 0.3, 7),
                                   reference.dropout_keep_mask(5000, 0.3, 7)[:1000])
+
+
+def test_mask_compares_p_as_float32_like_the_kernels(backend):
+    """u is a multiple of 2^-24, so it can equal float32(0.9) = 15099494 / 2^24 exactly;
+    kernels and reference must then agree (keep)."""
+    p, n = 0.9, 1 << 16
+    for seed in range(2000):  # find a (seed, index) whose u is exactly float32(p)
+        key = reference._splitmix64_mix(np.uint64(seed))
+        with np.errstate(over="ignore"):
+            h = reference._splitmix64_mix(key + np.arange(n, dtype=np.uint64))
+        hits = np.flatnonzero((h >> np.uint64(40)) == np.uint64(15099494))
+        if hits.size:
+            break
+    else:
+        pytest.skip("no exact hit in the searched seeds")
+    x = np.ones(n, np.float32)
+    kept = backend.to_numpy(ops.dropout_forward(backend.asarray(x), p, seed)) != 0
+    np.testing.assert_array_equal(kept, reference.dropout_keep_mask(n, p, seed))
+    assert kept[hits[0]]

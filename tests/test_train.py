@@ -76,7 +76,8 @@ def test_train_writes_everything(run, tmp_path):
     assert set(cfg) == {f.name for f in dataclasses.fields(TrainConfig)}
     assert TrainConfig(**cfg).batch_size == 8 and cfg["device"] == "cpu"
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
-    assert [row["step"] for row in rows] == [2, 4, 6] and rows == r.history
+    # every log_every-th step, and the last step of each epoch (3 steps an epoch here)
+    assert [row["step"] for row in rows] == [2, 3, 4, 6] and rows == r.history
     for key in ("loss_d", "loss_g", "d_x", "d_g_z", "d_accuracy", "images_per_s", *LOSSES):
         assert all(np.isfinite(row[key]) for row in rows), key
     assert rows[0]["loss_d"] == pytest.approx(rows[0]["loss_d_real"] + rows[0]["loss_d_fake"])

@@ -4,8 +4,15 @@
 // 64×64 tile of C and walks K in slices of 16. Each slice of op(A) (64×16) and op(B)
 // (16×64) is staged in shared memory, zero-filled outside the matrices so any M, N, K
 // works; each thread then accumulates a 4×4 micro-tile of C in registers with float32 FMAs.
-// Every element of C is summed k = 0, 1, ..., K−1 by one thread: no atomics, no split-K,
-// bitwise repeatable. Tested through linear and conv2d (tests/test_linear.py,
+// Every element of C is summed k = 0, 1, ..., K−1 by one thread: no atomics, bitwise
+// repeatable.
+//
+// Variant 2, split-K, for products whose C has too few tiles to fill the GPU but a long K
+// (conv1's weight gradient: C is 64×9, K = N·196; the 6272→1 head: C is N×1): the grid
+// gains a z dimension of S slices, slice z sums its own range of K into a [S, M, N]
+// workspace, and a second kernel adds the S partials in slice order and applies alpha and
+// beta. S depends only on M, N, K (never on the device), so results stay bitwise
+// repeatable, also across GPUs. Tested through linear and conv2d (tests/test_linear.py,
 // tests/test_conv2d.py) against gan_fast.reference.
 #include "gemm/gemm.h"
 
@@ -31,9 +38,10 @@ static_assert((kBM * kBK) % kGemmThreads == 0 && (kBK * kBN) % kGemmThreads == 0
 
 template <bool kTransA, bool kTransB>
 __global__ void __launch_bounds__(kGemmThreads)
-    gemm_kernel(int64_t M, int64_t N, int64_t K, float alpha, const float* __restrict__ A,
-                int64_t lda, const float* __restrict__ B, int64_t ldb, float beta,
-                float* __restrict__ C, int64_t ldc) {
+    gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t k_slice, float alpha,
+                const float* __restrict__ A, int64_t lda, const float* __restrict__ B,
+                int64_t ldb, float beta, float* __restrict__ C, int64_t ldc,
+                int64_t c_slice_stride) {
   __shared__ __align__(16) float As[kBK][kBM + kPad];  // As[k][m] = op(A)[m0 + m][k0 + k]
   __shared__ __align__(16) float Bs[kBK][kBN + kPad];  // Bs[k][n] = op(B)[k0 + k][n0 + n]
 
@@ -43,9 +51,14 @@ __global__ void __launch_bounds__(kGemmThreads)
   const int64_t m0 = static_cast<int64_t>(blockIdx.y) * kBM;
   const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kBN;
 
+  // This block's range of K: all of it, or slice blockIdx.z of a split-K product.
+  const int64_t k_begin = static_cast<int64_t>(blockIdx.z) * k_slice;
+  const int64_t k_end = k_begin + k_slice < K ? k_begin + k_slice : K;
+  C += static_cast<int64_t>(blockIdx.z) * c_slice_stride;
+
   float acc[kTM][kTN] = {};
 
-  for (int64_t k0 = 0; k0 < K; k0 += kBK) {
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += kBK) {
     // Stage the slices. Consecutive threads take consecutive addresses of whichever
     // dimension is contiguous in global memory, so the loads coalesce.
 #pragma unroll
@@ -55,7 +68,7 @@ __global__ void __launch_bounds__(kGemmThreads)
       const int k = kTransA ? e / kBM : e % kBK;
       const int64_t gm = m0 + m, gk = k0 + k;
       float v = 0.f;
-      if (gm < M && gk < K) v = kTransA ? A[gk * lda + gm] : A[gm * lda + gk];
+      if (gm < M && gk < k_end) v = kTransA ? A[gk * lda + gm] : A[gm * lda + gk];
       As[k][m] = v;
     }
 #pragma unroll
@@ -65,7 +78,7 @@ __global__ void __launch_bounds__(kGemmThreads)
       const int k = kTransB ? e % kBK : e / kBN;
       const int64_t gn = n0 + n, gk = k0 + k;
       float v = 0.f;
-      if (gn < N && gk < K) v = kTransB ? B[gn * ldb + gk] : B[gk * ldb + gn];
+      if (gn < N && gk < k_end) v = kTransB ? B[gn * ldb + gk] : B[gk * ldb + gn];
       Bs[k][n] = v;
     }
     __syncthreads();
@@ -99,8 +112,33 @@ __global__ void __launch_bounds__(kGemmThreads)
   }
 }
 
-using GemmKernel = void (*)(int64_t, int64_t, int64_t, float, const float*, int64_t,
-                            const float*, int64_t, float, float*, int64_t);
+using GemmKernel = void (*)(int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                            const float*, int64_t, float, float*, int64_t, int64_t);
+
+// C[m, n] = alpha·Σ_s partial[s, m, n] + beta·C[m, n], the slices added in order s = 0..S−1.
+__global__ void sum_slices_kernel(int64_t M, int64_t N, int64_t slices, float alpha,
+                                  const float* __restrict__ partial, float beta,
+                                  float* __restrict__ C, int64_t ldc) {
+  const int64_t mn = M * N, step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < mn;
+       i += step) {
+    float sum = 0.f;
+    for (int64_t s = 0; s < slices; ++s) sum += partial[s * mn + i];
+    float* c = &C[(i / N) * ldc + i % N];
+    *c = beta == 0.f ? alpha * sum : alpha * sum + beta * *c;
+  }
+}
+
+// Enough blocks for a few waves on any current GPU; a constant, so the split (and with it
+// the summation order) never depends on the device.
+constexpr int64_t kTargetBlocks = 512;
+constexpr int64_t kMinSlice = 256;  // shorter slices cost more in the partial sums than they gain
+
+// How many K slices a product with this many C tiles gets (1: no split).
+int64_t k_slices(int64_t tiles, int64_t K) {
+  if (tiles >= kTargetBlocks / 4) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(K / kMinSlice, kTargetBlocks / tiles));
+}
 
 }  // namespace
 
@@ -113,10 +151,28 @@ void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   static constexpr GemmKernel kernels[2][2] = {
       {gemm_kernel<false, false>, gemm_kernel<false, true>},
       {gemm_kernel<true, false>, gemm_kernel<true, true>}};
-  const dim3 grid(static_cast<unsigned>(grid_n), static_cast<unsigned>(grid_m));
-  kernels[trans_a][trans_b]<<<grid, kGemmThreads, 0, static_cast<cudaStream_t>(stream)>>>(
-      M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  const GemmKernel kernel = kernels[trans_a][trans_b];
+  auto st = static_cast<cudaStream_t>(stream);
+  const int64_t slices = k_slices(grid_m * grid_n, K);
+  if (slices == 1) {
+    const dim3 grid(static_cast<unsigned>(grid_n), static_cast<unsigned>(grid_m), 1);
+    kernel<<<grid, kGemmThreads, 0, st>>>(M, N, K, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
+    GF_CUDA_CHECK_LAUNCH();
+    return;
+  }
+  // Slices are whole multiples of the shared-memory depth, so only the last is ragged.
+  const int64_t k_slice = ((K + slices - 1) / slices + kBK - 1) / kBK * kBK;
+  const int64_t used = (K + k_slice - 1) / k_slice;
+  DeviceBuffer partial(used * M * N, st);
+  const dim3 grid(static_cast<unsigned>(grid_n), static_cast<unsigned>(grid_m),
+                  static_cast<unsigned>(used));
+  kernel<<<grid, kGemmThreads, 0, st>>>(M, N, K, k_slice, 1.f, A, lda, B, ldb, 0.f,
+                                        partial.get(), N, M * N);
   GF_CUDA_CHECK_LAUNCH();
+  sum_slices_kernel<<<elementwise_blocks(M * N), kThreads, 0, st>>>(M, N, used, alpha,
+                                                                    partial.get(), beta, C, ldc);
+  GF_CUDA_CHECK_LAUNCH();
+  partial.release();
 }
 
 }  // namespace gf
