@@ -78,11 +78,19 @@ def load_checkpoint(path):
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
-    except (OSError, ValueError, EOFError) as e:
-        raise CheckpointError(f"{path}: not a readable checkpoint ({e})") from e
+    except Exception as e:  # noqa: BLE001
+        # A damaged archive surfaces as any of OSError, ValueError, EOFError,
+        # zipfile.BadZipFile (bad CRC), NotImplementedError (garbled flags), zlib.error...
+        raise CheckpointError(f"{path}: not a readable checkpoint "
+                              f"({type(e).__name__}: {e})") from e
     if _META not in arrays:
         raise CheckpointError(f"{path}: no {_META} entry; not a gan_fast checkpoint")
-    meta = json.loads(arrays.pop(_META).tobytes().decode())
+    try:
+        meta = json.loads(arrays.pop(_META).tobytes().decode())
+    except ValueError as e:  # UnicodeDecodeError, JSONDecodeError
+        raise CheckpointError(f"{path}: its {_META} entry is not JSON ({e})") from e
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path}: its {_META} entry is not a JSON object")
     if meta.get("format") != FORMAT:
         raise CheckpointError(f"{path}: format {meta.get('format')!r}, expected {FORMAT!r}")
     if meta.get("version") != VERSION:

@@ -127,7 +127,7 @@ def conv2d_backward(dy, x, w, stride=1, padding=0, need_dx=True, need_dw=True, n
 def _channels_view(a):
     """[N, F] -> [N, F, 1];  [N, C, H, W] -> [N, C, H·W]."""
     a = np.asarray(a)
-    return a.reshape(a.shape[0], a.shape[1], -1)
+    return a.reshape(a.shape[0], a.shape[1], int(np.prod(a.shape[2:])))  # no -1: N or C may be 0
 
 
 def batchnorm_forward(x, gamma, beta, running_mean, running_var, training=True, momentum=0.1,

@@ -30,7 +30,19 @@ On CUDA (device="cuda", CuPy arrays) the whole state lives on the GPU: the train
 are uploaded once, the permutation and the epoch's noise once per epoch, and a step
 launches kernels without reading anything back. Losses are written into a device buffer;
 the host reads it (one synchronisation) only every log_every steps, at the end of an epoch
-and when it checkpoints. That is also when losses are checked for NaN/inf.
+and when it checkpoints. That is also when losses and parameters are checked for NaN/inf
+(one isfinite pass over each network's flat parameter buffer), so a checkpoint is only
+ever written from a state that passed the check.
+
+Divergence (TrainConfig.on_divergence): "stop" (the default) raises NonFiniteLossError
+naming the loss or parameter tensor and the step; the last checkpoint is left as it was.
+"rollback" reloads checkpoints/last.npz (parameters, Adam state, BatchNorm statistics,
+counters and the data generator), halves the learning rate of both networks and trains on
+from there; the same data order, noise and dropout masks are redrawn, so only the smaller
+step changes the trajectory. It does so at most MAX_ROLLBACKS times, then stops as "stop"
+would; without a checkpoint to go back to it stops at once. The halved lr is saved in later
+checkpoints' config, so a resume continues with it. metrics.jsonl keeps the rows of the
+abandoned stretch (TrainResult.history drops them); a "rollback" message says where to.
 """
 from __future__ import annotations
 
@@ -50,7 +62,10 @@ from . import model as M
 from .data import load_mnist, scale_images
 from .images import save_grid, save_loss_curve
 
-__all__ = ["TrainConfig", "TrainResult", "train", "NonFiniteLossError", "resolve_backend"]
+__all__ = ["TrainConfig", "TrainResult", "train", "NonFiniteLossError", "resolve_backend",
+           "MAX_ROLLBACKS"]
+
+MAX_ROLLBACKS = 3   # on_divergence="rollback": give up (raise) after this many
 
 
 def _doc(text):
@@ -112,6 +127,9 @@ class TrainConfig:
         "checkpoint to continue from; settings not given are taken from it, except "
         "device, backend, threads, quiet and max_steps"))
     quiet: bool = field(default=False, metadata=_doc("no progress bars or messages"))
+    on_divergence: str = field(default="stop", metadata=_doc(
+        "when a loss or parameter becomes NaN/inf: stop (raise, naming it and the step) or "
+        "rollback (reload the last checkpoint, halve lr, go on; at most 3 times)"))
 
     # Settings that define the trajectory: a resumed run must not change them.
     TRAJECTORY = ("batch_size", "lr", "beta1", "beta2", "adam_eps", "seed", "split",
@@ -130,7 +148,8 @@ class TrainResult:
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A loss became NaN or infinite; the message names the loss and the step."""
+    """A loss or a parameter became NaN or infinite; the message names the loss (or the
+    parameter tensor) and the step."""
 
 
 # ------------------------------------------------------------------------------ backends
@@ -313,8 +332,7 @@ def _make_config(config, settings):
     if resume is None:
         return TrainConfig(**{**base, **settings}), None
     arrays, meta = ckpt.load_checkpoint(resume)
-    if meta["shapes"] != M.shape_signature():
-        raise ckpt.CheckpointError(f"{resume}: its model shapes do not match this model")
+    _check_checkpoint(resume, arrays, meta)
     # Where and how to run is not inherited; the rest is, unless given.
     saved = {k: v for k, v in meta["config"].items()
              if k in names and k not in ("device", "backend", "threads", "quiet", "resume",
@@ -327,6 +345,38 @@ def _make_config(config, settings):
     if "out_dir" not in given:
         given["out_dir"] = meta.get("run_dir", saved.get("out_dir"))
     return TrainConfig(**{**saved, **given, "resume": str(resume)}), (arrays, meta)
+
+
+def _expected_arrays():
+    """name -> shape of every array a training checkpoint holds (all float32)."""
+    out = {"fixed_noise": (64, M.Z_DIM)}
+    for net, layout in (("g", M.G_LAYOUT), ("d", M.D_LAYOUT)):
+        for part in ("params", "adam_m", "adam_v"):
+            out[f"{net}.{part}"] = (layout.size,)
+    for k, c in enumerate(M.G_HIDDEN, 1):
+        out[f"g.bn{k}.running_mean"] = out[f"g.bn{k}.running_var"] = (c,)
+    return out
+
+
+def _check_checkpoint(path, arrays, meta):
+    """Raise CheckpointError naming path and what is wrong unless the checkpoint fits this
+    model; runs before train() writes anything, so a bad checkpoint changes nothing."""
+    if meta.get("shapes") != M.shape_signature():
+        ours, theirs = M.shape_signature(), meta.get("shapes") or {}
+        diff = [k for k in ours if ours.get(k) != theirs.get(k)]
+        raise ckpt.CheckpointError(f"{path}: its model shapes do not match this model "
+                                   f"(differs in: {', '.join(diff) or 'everything'})")
+    for key in ("config", "counters", "adam_steps", "rng"):
+        if key not in meta:
+            raise ckpt.CheckpointError(f"{path}: metadata lacks {key!r}; not a training "
+                                       f"checkpoint")
+    for name, shape in _expected_arrays().items():
+        a = arrays.get(name)
+        if a is None:
+            raise ckpt.CheckpointError(f"{path}: entry {name} is missing")
+        if a.shape != shape or a.dtype != np.float32:
+            raise ckpt.CheckpointError(f"{path}: entry {name} is {a.dtype}{list(a.shape)}, "
+                                       f"expected float32{list(shape)}")
 
 
 def train(config: TrainConfig | None = None, /, **settings) -> TrainResult:
@@ -350,6 +400,8 @@ def train(config: TrainConfig | None = None, /, **settings) -> TrainResult:
         raise ValueError("batch_size must be at least 2 (BatchNorm needs 2 samples)")
     if cfg.log_every < 1:
         raise ValueError("log_every must be at least 1")
+    if cfg.on_divergence not in ("stop", "rollback"):
+        raise ValueError(f"on_divergence must be 'stop' or 'rollback', got {cfg.on_divergence!r}")
     if cfg.threads:
         from . import set_num_threads
         set_num_threads(cfg.threads)
@@ -410,6 +462,7 @@ class _Run:
         self.t_window = self.t_start
         self.images_window = 0
         self._saved_step = None
+        self.rollbacks = 0
 
     # -- epoch data: permutation then the noise of every step, from the data generator
     def _draw_epoch(self):
@@ -458,6 +511,7 @@ class _Run:
                 f"{_GAN.LOSSES[col]} is {losses[row, col]} at step {self.window_steps[row] + 1} "
                 f"(epoch {self.epoch + 1}); training stopped. The last good checkpoint "
                 f"({self.paths['checkpoint']}, if one was written) is left as it was.")
+        self._check_params()
         if log:
             b = self.gan.buffers(self.last_batch)
             logits = _to_host(b.logits_snapshot).astype(np.float64)[:, 0]
@@ -485,47 +539,60 @@ class _Run:
             self.t_window, self.images_window = now, 0
         self.window_steps = []
 
+    def _check_params(self):
+        """Raise NonFiniteLossError naming the first non-finite parameter tensor. One
+        isfinite pass per network over its flat buffer: cheap next to log_every steps."""
+        xp, step = self.xp, self.window_steps[-1] + 1
+        for net, flat, views in (("generator", self.gan.g_params, self.gan.gp),
+                                 ("discriminator", self.gan.d_params, self.gan.dp)):
+            if bool(xp.isfinite(flat).all()):
+                continue
+            name = next((n for n, v in views.items() if not bool(xp.isfinite(v).all())), "?")
+            raise NonFiniteLossError(
+                f"{net} parameter {name} is not finite after step {step} (epoch "
+                f"{self.epoch + 1}); training stopped. The last good checkpoint "
+                f"({self.paths['checkpoint']}, if one was written) is left as it was.")
+
+    def _rollback(self, error):
+        """on_divergence='rollback': reload the last checkpoint, halve lr; False when the
+        run should stop instead (not asked for, no checkpoint, or too many rollbacks)."""
+        path = self.paths["checkpoint"]
+        if (self.cfg.on_divergence != "rollback" or self.rollbacks >= MAX_ROLLBACKS
+                or not path.exists()):
+            return False
+        arrays, meta = ckpt.load_checkpoint(path)
+        _check_checkpoint(path, arrays, meta)
+        self.gan.load(arrays, meta)
+        c = meta["counters"]
+        self.epoch, self.batch_in_epoch, self.global_step = (
+            c["epoch"], c["batch_in_epoch"], c["global_step"])
+        self.epoch_rng_state = meta["rng"]["data_epoch_start"]
+        self.data_rng.bit_generator.state = self.epoch_rng_state
+        self.window_steps = []
+        self.history = [h for h in self.history if h["step"] <= self.global_step]
+        self.rollbacks += 1
+        self.cfg = dataclasses.replace(self.cfg, lr=self.cfg.lr / 2)
+        self.gan.cfg = self.cfg
+        self._saved_step = self.global_step
+        self.say(f"rollback {self.rollbacks}/{MAX_ROLLBACKS}: {error} -> back to step "
+                 f"{self.global_step} ({path}), lr halved to {self.cfg.lr:g}")
+        return True
+
     def _reached_max_steps(self):
         return self.cfg.max_steps is not None and self.global_step >= self.cfg.max_steps
 
     def run(self):
         cfg = self.cfg
-        from tqdm.auto import tqdm
-
         self.bar = None
         with _DeferInterrupt() as interrupt:
             while self.epoch < cfg.epochs and not self._reached_max_steps():
-                # A fresh epoch starts from the data generator's current state; a resumed
-                # one from the state its epoch started with (set in __init__): the same draw.
-                self._draw_epoch()
-                self.bar = tqdm(total=len(self.batch_sizes), initial=self.batch_in_epoch,
-                                desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="step",
-                                disable=cfg.quiet, leave=True, dynamic_ncols=True)
                 try:
-                    while (self.batch_in_epoch < len(self.batch_sizes)
-                           and not self._reached_max_steps()):
-                        self._one_step()
-                        if interrupt.requested:
-                            self._flush(log=False)
-                            path = self.save_checkpoint()
-                            self.bar.close()
-                            self.say(f"interrupted: checkpoint written to {path}; continue "
-                                     f"with resume='{path}'")
-                            raise KeyboardInterrupt
-                finally:
-                    self.bar.close()
-                if self.batch_in_epoch < len(self.batch_sizes):
-                    break                                   # max_steps, mid-epoch
-                self._flush(log=False)
-                self.epoch += 1
-                self.batch_in_epoch = 0
-                self.epoch_rng_state = self.data_rng.bit_generator.state
-                if cfg.sample_every and self.epoch % cfg.sample_every == 0:
-                    self.paths["samples"].append(save_grid(
-                        self.generator(64, z=self.fixed_noise),
-                        self.paths["out_dir"] / "samples" / f"epoch_{self.epoch:04d}.png"))
-                if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
-                    self.save_checkpoint(self.epoch)
+                    if not self._epoch(interrupt):
+                        break                               # max_steps, mid-epoch
+                except NonFiniteLossError as e:
+                    if not self._rollback(e):
+                        raise
+                    cfg = self.cfg
             self._flush(log=False)
             if self._saved_step != self.global_step or not self.paths["checkpoint"].exists():
                 self.save_checkpoint()
@@ -534,6 +601,44 @@ class _Run:
         return TrainResult(generator=self.generator, history=self.history,
                            paths=self.paths, config=cfg, steps=self.global_step,
                            epochs_completed=self.epoch)
+
+    def _epoch(self, interrupt):
+        """Train the rest of the current epoch; False when max_steps stopped it midway."""
+        cfg = self.cfg
+        from tqdm.auto import tqdm
+
+        # A fresh epoch starts from the data generator's current state; a resumed
+        # one from the state its epoch started with (set in __init__): the same draw.
+        self._draw_epoch()
+        self.bar = tqdm(total=len(self.batch_sizes), initial=self.batch_in_epoch,
+                        desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="step",
+                        disable=cfg.quiet, leave=True, dynamic_ncols=True)
+        try:
+            while (self.batch_in_epoch < len(self.batch_sizes)
+                   and not self._reached_max_steps()):
+                self._one_step()
+                if interrupt.requested:
+                    self._flush(log=False)
+                    path = self.save_checkpoint()
+                    self.bar.close()
+                    self.say(f"interrupted: checkpoint written to {path}; continue "
+                             f"with resume='{path}'")
+                    raise KeyboardInterrupt
+        finally:
+            self.bar.close()
+        if self.batch_in_epoch < len(self.batch_sizes):
+            return False                            # max_steps, mid-epoch
+        self._flush(log=False)
+        self.epoch += 1
+        self.batch_in_epoch = 0
+        self.epoch_rng_state = self.data_rng.bit_generator.state
+        if cfg.sample_every and self.epoch % cfg.sample_every == 0:
+            self.paths["samples"].append(save_grid(
+                self.generator(64, z=self.fixed_noise),
+                self.paths["out_dir"] / "samples" / f"epoch_{self.epoch:04d}.png"))
+        if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
+            self.save_checkpoint(self.epoch)
+        return True
 
     def _one_step(self):
         cfg, xp = self.cfg, self.xp

@@ -71,3 +71,83 @@ def test_rejects_other_files(tmp_path):
     np.savez(path, **arrays)
     with pytest.raises(ckpt.CheckpointError, match="version 99"):
         ckpt.load_checkpoint(path)
+
+
+# ------------------------------------------------------------------------------ bad files
+@pytest.fixture(scope="module")
+def trained(mnist_dir, tmp_path_factory):
+    """A real training checkpoint (one step of the CPU kernels) and its run folder."""
+    import gan_fast
+
+    out = tmp_path_factory.mktemp("trained")
+    r = gan_fast.train(backend="kernels", device="cpu", split="test", batch_size=8, limit_train=16,
+                       max_steps=1, data_dir=str(mnist_dir), quiet=True, sample_every=0,
+                       out_dir=str(out))
+    return r.paths["checkpoint"]
+
+
+def _rewrite(src, dst, change_arrays=None, change_meta=None):
+    arrays, meta = ckpt.load_checkpoint(src)
+    if change_arrays:
+        change_arrays(arrays)
+    if change_meta:
+        change_meta(meta)
+    return ckpt.save_checkpoint(dst, arrays, meta)
+
+
+def _bad_checkpoints(trained, folder):
+    """name -> (path of a broken copy of trained, words the error must contain)."""
+    folder.mkdir(exist_ok=True)
+    raw = trained.read_bytes()
+    (folder / "truncated.npz").write_bytes(raw[:len(raw) // 2])
+    (folder / "empty.npz").write_bytes(b"")
+    flipped = bytearray(raw)
+    flipped[len(raw) - 200] ^= 0xFF                    # inside the zip's central directory
+    (folder / "corrupt.npz").write_bytes(bytes(flipped))
+
+    def other_shape(meta):
+        meta["shapes"]["generator_bn"] = [128, 256, 512]
+    def other_version(meta):
+        meta["version"] = ckpt.VERSION + 1
+    return {
+        "truncated": (folder / "truncated.npz", ["not a readable checkpoint"]),
+        "empty": (folder / "empty.npz", ["not a readable checkpoint"]),
+        "corrupt": (folder / "corrupt.npz", ["not a readable checkpoint"]),
+        "other model": (_rewrite(trained, folder / "shape.npz", change_meta=other_shape),
+                        ["model shapes do not match", "generator_bn"]),
+        "missing entry": (_rewrite(trained, folder / "missing.npz",
+                                   change_arrays=lambda a: a.pop("d.adam_v")),
+                          ["entry d.adam_v is missing"]),
+        "misshapen entry": (_rewrite(trained, folder / "short.npz",
+                                     change_arrays=lambda a: a.update({"g.params": a["g.params"][:10]})),
+                            ["entry g.params", "float32[10]", "expected float32["]),
+        "float64 entry": (_rewrite(trained, folder / "f64.npz",
+                                   change_arrays=lambda a: a.update({"g.adam_m": a["g.adam_m"].astype(np.float64)})),
+                          ["entry g.adam_m is float64"]),
+    }
+
+
+@pytest.mark.parametrize("case", ["truncated", "empty", "corrupt", "other model",
+                                  "missing entry", "misshapen entry", "float64 entry"])
+def test_resume_from_a_bad_checkpoint_names_it_and_changes_nothing(trained, tmp_path, case):
+    """The error names the file and what is wrong, and is raised before train() writes
+    anything: the checkpoint, its run folder's config.json and metrics are untouched."""
+    import gan_fast
+
+    path, words = _bad_checkpoints(trained, tmp_path / "bad")[case]
+    # a checkpoint that names trained's run folder (the folder a resume would write into)
+    run_dir = trained.parent.parent
+    before = {p: p.read_bytes() for p in [path, *run_dir.rglob("*")] if p.is_file()}
+    with pytest.raises(ckpt.CheckpointError) as e:
+        gan_fast.train(resume=str(path), quiet=True)
+    assert str(path) in str(e.value)
+    for word in words:
+        assert word in str(e.value), (word, str(e.value))
+    after = {p: p.read_bytes() for p in [path, *run_dir.rglob("*")] if p.is_file()}
+    assert after == before
+
+
+def test_load_generator_rejects_another_model(trained, tmp_path):
+    path, _ = _bad_checkpoints(trained, tmp_path / "bad")["other model"]
+    with pytest.raises(ckpt.CheckpointError, match="model shapes"):
+        ckpt.load_generator(path)

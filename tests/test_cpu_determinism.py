@@ -1,5 +1,6 @@
 """CPU results do not depend on the thread count (bitwise), and ops called from several
-Python threads at once give the same results as called one at a time."""
+Python threads at once give the same results as called one at a time, for every op family
+(linear, conv, batchnorm, the elementwise ops and dropout, the loss and Adam)."""
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -38,7 +39,31 @@ def batchnorm_step(rng):
     return step
 
 
-STEPS = [linear_step, conv_step, batchnorm_step]
+def elementwise_step(rng):
+    # Long enough to be split across threads (and across OpenMP chunks).
+    x, dy = random_f32(rng, (257, 1031)), random_f32(rng, (257, 1031))
+    y = np.tanh(x)
+
+    def step():
+        return [ops.leaky_relu_forward(x, 0.2), ops.leaky_relu_backward(dy, x, 0.2),
+                ops.tanh_forward(x), ops.tanh_backward(dy, y),
+                ops.dropout_forward(x, 0.3, 11), ops.dropout_backward(dy, 0.3, 11)]
+    return step
+
+
+def loss_and_adam_step(rng):
+    z, t = random_f32(rng, (4099, 1)), (random_f32(rng, (4099, 1)) > 0).astype(np.float32)
+    p0, g = random_f32(rng, (300_007,)), random_f32(rng, (300_007,))
+
+    def step():
+        p, m, v = p0.copy(), np.zeros_like(p0), np.zeros_like(p0)
+        for s in (1, 2):
+            ops.adam_step(p, g, m, v, s, 2e-4, 0.5)
+        return [*ops.bce_with_logits(z, t), p, m, v]
+    return step
+
+
+STEPS = [linear_step, conv_step, batchnorm_step, elementwise_step, loss_and_adam_step]
 
 
 @pytest.fixture

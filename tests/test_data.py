@@ -157,3 +157,34 @@ def test_not_gzip_is_reported(tmp_path):
     path.write_bytes(b"not gzip at all")
     with pytest.raises(data.MNISTError, match="gzip"):
         data._read_idx(path)
+
+
+@pytest.mark.parametrize("damage", ["truncated gzip", "trailing garbage", "empty"])
+def test_damaged_gzip_names_the_file_and_keeps_it(mnist_dir, tmp_path, damage):
+    """A cut-off download (or junk after it) is reported with the file's path and what is
+    wrong, and load_mnist leaves the file as it found it (it never writes)."""
+    folder = tmp_path / "mnist"
+    folder.mkdir()
+    shutil.copy(mnist_dir / "t10k-labels-idx1-ubyte.gz", folder)
+    raw = (mnist_dir / "t10k-images-idx3-ubyte.gz").read_bytes()
+    broken = {"truncated gzip": raw[:len(raw) // 2], "trailing garbage": raw + b"\x00junk" * 10,
+              "empty": b""}[damage]
+    path = folder / "t10k-images-idx3-ubyte.gz"
+    path.write_bytes(broken)
+    with pytest.raises(data.MNISTError) as e:
+        data.load_mnist("test", folder, download=False)
+    msg = str(e.value)
+    assert str(path) in msg and ("gzip" in msg or "MD5" in msg), msg
+    assert path.read_bytes() == broken
+
+
+def test_wrong_count_with_valid_checksum_is_reported(tmp_path, monkeypatch):
+    """A labels file whose header promises more items than it holds."""
+    raw = struct.pack(">II", 0x801, 10000) + bytes(9999)
+    path = tmp_path / "t10k-labels-idx1-ubyte.gz"
+    with gzip.open(path, "wb") as f:
+        f.write(raw)
+    monkeypatch.setitem(data.FILES, path.name, (hashlib.md5(raw).hexdigest(), 0x801, 10000))
+    with pytest.raises(data.MNISTError, match="9999 data bytes, expected 10000") as e:
+        data._read_idx(path)
+    assert str(path) in str(e.value)

@@ -306,3 +306,77 @@ def test_it_learns(mnist_dir, tmp_path):
     dist, background = noise_distance(r.generator)
     assert dist < 0.5 * dist0, (dist0, dist)
     assert background > 0.2 and background0 < 0.05, (background0, background)
+
+
+# ------------------------------------------------------------------------------ divergence
+def _kernels_with_bad_adam(bad_calls):
+    """gan_fast.ops, except that the generator's adam_step calls number bad_calls leave a
+    NaN in its first parameter (fc1.w): a divergence the losses would only show later."""
+    from gan_fast import model, ops
+    calls = {"n": 0}
+
+    def adam_step(params, grads, m, v, step, *args, **kwargs):
+        ops.adam_step(params, grads, m, v, step, *args, **kwargs)
+        if params.size == model.G_LAYOUT.size:
+            calls["n"] += 1
+            if calls["n"] in bad_calls:
+                params[0] = np.nan
+    return types.SimpleNamespace(**{**{n: getattr(ops, n) for n in ops.__all__},
+                                    "adam_step": adam_step}, __name__="bad_adam")
+
+
+def test_non_finite_parameters_stop_naming_tensor_and_step(run, tmp_path):
+    settings = dict(device="cpu", batch_size=8, limit_train=24, epochs=3, log_every=1,
+                    sample_every=0, split="test")
+    with pytest.raises(NonFiniteLossError,
+                       match=r"generator parameter fc1\.w is not finite after step 5 \(epoch 2\)"):
+        run("stop", backend=_kernels_with_bad_adam({5}), **settings)
+    # the checkpoint of epoch 1 is the last one, and it is finite
+    arrays, meta = ckpt.load_checkpoint(tmp_path / "stop" / "checkpoints" / "last.npz")
+    assert meta["counters"]["global_step"] == 3
+    assert all(np.isfinite(a).all() for a in arrays.values())
+    with pytest.raises(ValueError, match="on_divergence"):
+        run("bad_option", on_divergence="retry", **settings)
+
+
+def test_rollback_reloads_the_last_checkpoint_with_half_the_lr(run, tmp_path, capsys):
+    settings = dict(device="cpu", batch_size=8, limit_train=24, epochs=3, log_every=1,
+                    sample_every=0, lr=2e-4, split="test")
+    r = run("rollback", backend=_kernels_with_bad_adam({5}), on_divergence="rollback",
+            quiet=False, **settings)
+    assert r.steps == 9 and r.epochs_completed == 3 and r.config.lr == 1e-4
+    assert [h["step"] for h in r.history] == list(range(1, 10))
+    text = capsys.readouterr().out
+    assert "rollback 1/3" in text and "back to step 3" in text
+    arrays, meta = ckpt.load_checkpoint(r.paths["checkpoint"])
+    assert meta["config"]["lr"] == 1e-4 and all(np.isfinite(a).all() for a in arrays.values())
+    # Rolled back from step 5 to step 3, then steps 4.. with lr/2: equal to a run resumed
+    # from the epoch-1 checkpoint at that lr (the data, noise and dropout are the same).
+    first = run("first", backend="kernels", epochs=1, **{k: v for k, v in settings.items()
+                                                          if k != "epochs"})
+    arrays1, meta1 = ckpt.load_checkpoint(first.paths["checkpoint"])
+    meta1["config"]["lr"] = 1e-4
+    half = ckpt.save_checkpoint(tmp_path / "half.npz", arrays1, meta1)
+    resumed = gan_fast.train(resume=str(half), epochs=3, backend="kernels", device="cpu",
+                             quiet=True, out_dir=str(tmp_path / "half_run"))
+    _assert_same_state(arrays, _state(resumed)[0])
+    # a divergence every time: gives up after MAX_ROLLBACKS and raises
+    from gan_fast.trainer import MAX_ROLLBACKS
+    with pytest.raises(NonFiniteLossError):
+        run("hopeless", backend=_kernels_with_bad_adam(set(range(4, 100))),
+            on_divergence="rollback", **settings)
+    assert MAX_ROLLBACKS == 3
+
+
+# ------------------------------------------------------------------------------ determinism
+def test_cpu_runs_are_bit_identical_for_any_thread_count(run):
+    """Same seed: bit-identical parameters, moments and statistics, with the same thread
+    count and with a different one (the CPU kernels' reductions do not depend on it)."""
+    settings = dict(backend="kernels", device="cpu", batch_size=16, limit_train=48,
+                    epochs=1, log_every=1, sample_every=0, split="test")
+    a = run("a", threads=2, **settings)
+    b = run("b", threads=2, **settings)
+    c = run("c", threads=1, **settings)
+    for other in (b, c):
+        _assert_same_state(_state(a)[0], _state(other)[0])
+        assert [h["loss_g"] for h in a.history] == [h["loss_g"] for h in other.history]

@@ -57,6 +57,7 @@ class Checker {
   [[noreturn]] void fail_value(const std::string& msg) const;
 
   bool on_cuda() const { return device_ == Device::CUDA; }
+  const char* op() const { return op_; }
   // CuPy's current stream on the call's device (nullptr on the CPU).
   Stream stream() const;
 

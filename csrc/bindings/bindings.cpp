@@ -98,17 +98,26 @@ py::tuple linear_backward(py::handle dy_, py::handle x_, py::handle w_, bool nee
 }
 
 // ---------------------------------------------------------------------------- conv2d
+// An int or a pair of ints. Anything else (a float, a string, None, an int beyond int64)
+// is a TypeError naming the op and the argument, never pybind11's RuntimeError cast_error.
 std::pair<int64_t, int64_t> pair_arg(const Checker& c, py::handle v, const char* name) {
   int64_t h, w;
-  if (py::isinstance<py::int_>(v)) {
-    h = w = v.cast<int64_t>();
-  } else {
-    auto t = v.cast<std::vector<int64_t>>();
-    if (t.size() != 2) c.fail_value(std::string(name) + ": expected an int or a pair of ints");
-    h = t[0];
-    w = t[1];
+  std::vector<int64_t> t;
+  try {
+    if (PyIndex_Check(v.ptr())) {  // int, numpy integer
+      auto index = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+      if (!index) throw py::error_already_set();
+      h = w = index.cast<int64_t>();
+      return {h, w};
+    }
+    t = v.cast<std::vector<int64_t>>();
+  } catch (const py::cast_error&) {
+    throw py::type_error(std::string(c.op()) + ": " + name +
+                         ": expected an int or a pair of ints (int64), got " +
+                         py::repr(v).cast<std::string>());
   }
-  return {h, w};
+  if (t.size() != 2) c.fail_value(std::string(name) + ": expected an int or a pair of ints");
+  return {t[0], t[1]};
 }
 
 gf::Conv2dShape conv2d_shape(Checker& c, const Array& x, const Array& w, py::handle stride,
