@@ -10,7 +10,7 @@
 // A single-column C (matrix·vector) is computed as the row Cᵀ = op(B)ᵀ·op(A)ᵀ.
 //
 // Variants: one micro-kernel template (GCC vector extensions) compiled three times and
-// picked at first use with __builtin_cpu_supports (gemm_cpu_force_isa overrides):
+// picked by active_cpu_isa() (common/cpu_isa.h; gan_fast.set_cpu_isa forces one):
 //   avx512  16-lane vectors, 8 × 32 tile  (16 zmm accumulators)
 //   avx2    8-lane vectors,  6 × 16 tile  (12 ymm accumulators), FMA
 //   scalar  4-lane vectors,  4 × 8 tile   (SSE2 on x86-64; plain scalar code elsewhere)
@@ -23,14 +23,13 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
 #include <memory>
 #include <new>
 
-#define GF_INLINE inline __attribute__((always_inline))
+#include "common/cpu_isa.h"
 
 namespace gf {
 namespace {
@@ -146,11 +145,11 @@ GF_INLINE void gemm_block(const GemmArgs& g, const Block& blk, float* Ap, float*
   }
 }
 
-__attribute__((target("avx512f"))) void gemm_block_avx512(const GemmArgs& g, const Block& b,
+GF_TARGET_AVX512 void gemm_block_avx512(const GemmArgs& g, const Block& b,
                                                          float* Ap, float* Bp) {
   gemm_block<16, 8, 2>(g, b, Ap, Bp);
 }
-__attribute__((target("avx2,fma"))) void gemm_block_avx2(const GemmArgs& g, const Block& b,
+GF_TARGET_AVX2 void gemm_block_avx2(const GemmArgs& g, const Block& b,
                                                         float* Ap, float* Bp) {
   gemm_block<8, 6, 2>(g, b, Ap, Bp);
 }
@@ -158,43 +157,19 @@ void gemm_block_scalar(const GemmArgs& g, const Block& b, float* Ap, float* Bp) 
   gemm_block<4, 4, 2>(g, b, Ap, Bp);
 }
 
-bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f"); }
-bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-bool cpu_has_baseline() { return true; }
-
 struct Kernel {
-  const char* name;
   int64_t mr, nr;
   void (*block)(const GemmArgs&, const Block&, float*, float*);
-  bool (*supported)();
 };
 
-// Best first: run-time detection takes the first one the CPU supports.
+// Indexed by CpuIsa.
 constexpr Kernel kKernels[] = {
-    {"avx512", 8, 32, gemm_block_avx512, cpu_has_avx512},
-    {"avx2", 6, 16, gemm_block_avx2, cpu_has_avx2},
-    {"scalar", 4, 8, gemm_block_scalar, cpu_has_baseline},
+    {8, 32, gemm_block_avx512},
+    {6, 16, gemm_block_avx2},
+    {4, 8, gemm_block_scalar},
 };
 
-const Kernel* best_supported_kernel() {
-  __builtin_cpu_init();
-  for (const Kernel& k : kKernels)
-    if (k.supported()) return &k;
-  return &kKernels[std::size(kKernels) - 1];
-}
-
-// The only shared state: which kernel runs. Null until first use.
-std::atomic<const Kernel*> g_kernel{nullptr};
-
-const Kernel& active_kernel() {
-  const Kernel* k = g_kernel.load(std::memory_order_acquire);
-  if (k == nullptr) {
-    const Kernel* best = best_supported_kernel();
-    // A concurrent gemm_cpu_force_isa wins over this lazy detection.
-    k = g_kernel.compare_exchange_strong(k, best, std::memory_order_acq_rel) ? best : k;
-  }
-  return *k;
-}
+const Kernel& active_kernel() { return kKernels[static_cast<int>(active_cpu_isa())]; }
 
 // C = beta·C, the whole answer when K == 0.
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
@@ -262,22 +237,6 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
     float* Ap = scratch.get() + slice * omp_get_thread_num();
     kern.block(g, blk, Ap, Ap + a_size);
   }
-}
-
-const char* gemm_cpu_isa() { return active_kernel().name; }
-
-bool gemm_cpu_force_isa(const char* isa) {
-  if (std::strcmp(isa, "auto") == 0) {
-    g_kernel.store(best_supported_kernel(), std::memory_order_release);
-    return true;
-  }
-  for (const Kernel& k : kKernels)
-    if (std::strcmp(isa, k.name) == 0) {
-      if (!k.supported()) return false;
-      g_kernel.store(&k, std::memory_order_release);
-      return true;
-    }
-  return false;
 }
 
 }  // namespace gf
