@@ -26,10 +26,9 @@
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
-#include <memory>
-#include <new>
 
 #include "common/cpu_isa.h"
+#include "common/scratch.h"
 
 namespace gf {
 namespace {
@@ -183,9 +182,15 @@ GemmArgs transposed(const GemmArgs& g) {
   return {g.N, g.M, g.K, g.alpha, g.beta, g.B, g.b_sj, g.b_sk, g.A, g.a_sk, g.a_si, g.C, g.M};
 }
 
-// Block sizes: cache-sized, then halved until every thread has about two blocks.
+// Block sizes: at most cache-sized, split evenly (a 128-row C is two 64-row blocks, not
+// 96 + 32, which would leave one thread idle for half the call), then halved until every
+// thread has about two blocks.
+int64_t even_split(int64_t extent, int64_t cap, int64_t unit) {
+  return round_up(ceil_div(extent, ceil_div(extent, cap)), unit);
+}
+
 Block block_shape(int64_t M, int64_t N, const Kernel& k, int threads) {
-  int64_t mc = std::min(kMC, round_up(M, k.mr)), nc = std::min(kNC, round_up(N, k.nr));
+  int64_t mc = even_split(M, kMC, k.mr), nc = even_split(N, kNC, k.nr);
   while (threads > 1 && ceil_div(M, mc) * ceil_div(N, nc) < 2 * threads) {
     if (nc >= 4 * k.nr)
       nc = round_up(nc / 2, k.nr);
@@ -195,17 +200,6 @@ Block block_shape(int64_t M, int64_t N, const Kernel& k, int threads) {
       break;
   }
   return {0, mc, 0, nc};
-}
-
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-
-// Per-call packing buffers (one slice per thread): concurrent calls share nothing.
-std::unique_ptr<float[], AlignedFree> alloc_aligned(int64_t floats) {
-  void* p = std::aligned_alloc(64, static_cast<size_t>(round_up(floats * 4, 64)));
-  if (p == nullptr) throw std::bad_alloc();
-  return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(p));
 }
 
 }  // namespace
@@ -229,12 +223,12 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
   const int64_t kc = std::min(K, kKC);
   const int64_t a_size = round_up(shape.mc, kern.mr) * kc, b_size = round_up(shape.nc, kern.nr) * kc;
   const int64_t slice = round_up(a_size + b_size, 16);  // keeps each slice 64-byte aligned
-  auto scratch = alloc_aligned(slice * team);
+  float* scratch = thread_scratch(ScratchSlot::gemm_pack, slice * team);
 #pragma omp parallel for schedule(static) num_threads(team)
   for (int64_t t = 0; t < mblocks * nblocks; ++t) {
     const int64_t i0 = (t / nblocks) * shape.mc, j0 = (t % nblocks) * shape.nc;
     const Block blk{i0, std::min(shape.mc, g.M - i0), j0, std::min(shape.nc, g.N - j0)};
-    float* Ap = scratch.get() + slice * omp_get_thread_num();
+    float* Ap = scratch + slice * omp_get_thread_num();
     kern.block(g, blk, Ap, Ap + a_size);
   }
 }
