@@ -11,7 +11,8 @@
 //   db       Σ over n, p, q of dy, in double, n and then p·Q + q ascending
 // where dy_g [K, G·P·Q] gathers the group's dy. With G = 1, out and dy_g are y and dy
 // themselves. Every sum runs in an order fixed by the shape, never by the threads.
-// Workspace: per-thread scratch reused across calls (common/scratch.h). Tests: tests/test_conv2d.py.
+// forward runs whole groups per thread (one fork per call). Workspace: per-thread scratch
+// reused across calls (common/scratch.h). Tests: tests/test_conv2d.py.
 #include "conv2d/conv2d.h"
 
 #include <algorithm>
@@ -145,11 +146,16 @@ void bias_grad(const float* dy, const ConvGeometry& g, float* db) {
 void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y,
                         const Conv2dShape& s) {
   const ConvGeometry g = geometry(s);
-  float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * g.G * g.PQ);
-  float* grouped = thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ);
-  for (int64_t n0 = 0; n0 < s.N; n0 += g.G) {
-    const int64_t count = std::min(g.G, s.N - n0), ld = count * g.PQ;
-    float* out = g.G > 1 ? grouped : y + n0 * s.K * g.PQ;
+  const int64_t groups = (s.N + g.G - 1) / g.G;
+  // Groups are independent: with several, each thread takes whole groups (one fork per
+  // call instead of three per group, and the nested im2col/gemm/copy run on one thread);
+  // with one, the parallelism is inside instead.
+#pragma omp parallel for schedule(static) if (groups > 1)
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t n0 = group * g.G, count = std::min(g.G, s.N - n0), ld = count * g.PQ;
+    float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * g.G * g.PQ);
+    float* out = g.G > 1 ? thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ)
+                         : y + n0 * s.K * g.PQ;
     im2col(x, g, n0, count, cols);
     if (b != nullptr)
       for (int64_t k = 0; k < s.K; ++k) std::fill(out + k * ld, out + (k + 1) * ld, b[k]);
