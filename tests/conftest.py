@@ -105,11 +105,11 @@ def pytest_collection_modifyitems(items):
 
 @pytest.fixture(params=["avx512", "avx2", "scalar"])
 def cpu_isa(request):
-    """Forces the CPU GEMM onto one micro-kernel for a test, restoring 'auto' after;
+    """Forces every CPU kernel onto one SIMD path for a test, restoring 'auto' after;
     skipped when this CPU cannot run that path."""
     try:
         gan_fast.set_cpu_isa(request.param)
     except ValueError:
-        pytest.skip(f"this CPU cannot run the {request.param} GEMM path")
+        pytest.skip(f"this CPU cannot run the {request.param} path")
     yield request.param
     gan_fast.set_cpu_isa("auto")

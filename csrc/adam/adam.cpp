@@ -1,12 +1,24 @@
+// adam (CPU): the shared update (adam.h) on the active SIMD path (common/cpu_isa.h).
+// Tests: tests/test_adam.py.
 #include "adam/adam.h"
 
+#include "common/cpu_isa.h"
 #include "common/parallel.h"
 
 namespace gf {
+namespace {
+
+struct AdamUpdate {
+  float *p, *m, *v;
+  const float* g;
+  AdamParams a;
+  GF_INLINE void operator()(int64_t i) const { adam_update(p[i], g[i], m[i], v[i], a); }
+};
+
+}  // namespace
 
 void adam_step_cpu(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) adam_update(p[i], g[i], m[i], v[i], a);
+  elementwise_cpu(n, kParallelGrain, AdamUpdate{p, m, v, g, a});
 }
 
 }  // namespace gf

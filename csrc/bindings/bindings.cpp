@@ -13,7 +13,9 @@
 #include "batchnorm/batchnorm.h"
 #include "bce_with_logits/bce_with_logits.h"
 #include "bindings/arrays.h"
+#include "common/cpu_isa.h"
 #include "common/cuda_device.h"
+#include "common/fma_peak.h"
 #include "conv2d/conv2d.h"
 #include "dropout/dropout.h"
 #include "gemm/gemm.h"
@@ -358,7 +360,7 @@ int cuda_device_count() {
 void set_cpu_isa(const std::string& isa) {
   if (isa != "auto" && isa != "avx512" && isa != "avx2" && isa != "scalar")
     throw py::value_error("set_cpu_isa: isa: expected 'auto', 'avx512', 'avx2' or 'scalar', got '" + isa + "'");
-  if (!gf::gemm_cpu_force_isa(isa.c_str()))
+  if (!gf::force_cpu_isa(isa.c_str()))
     throw py::value_error("set_cpu_isa: isa: this CPU cannot run '" + isa + "'");
 }
 
@@ -409,8 +411,10 @@ PYBIND11_MODULE(_C, m) {
 
   m.def("cuda_compiled", &cuda_compiled);
   m.def("cuda_device_count", &cuda_device_count);
-  m.def("cpu_isa", [] { return std::string(gf::gemm_cpu_isa()); });
+  m.def("cpu_isa", [] { return std::string(gf::cpu_isa_name(gf::active_cpu_isa())); });
   m.def("set_cpu_isa", &set_cpu_isa, "isa"_a);
+  m.def("fma_peak_gflops", &gf::fma_peak_gflops, "seconds"_a = 0.2, "repeats"_a = 5,
+        "Measured float32 FMA throughput of the active CPU path on all threads (GFLOP/s).");
   m.def("get_num_threads", [] { return omp_get_max_threads(); });
   m.def("set_num_threads", &set_num_threads, "n"_a);
 }

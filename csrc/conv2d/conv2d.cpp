@@ -5,17 +5,19 @@
 // so small feature maps still give gemm wide matrices) is unfolded by im2col into
 // cols [C·R·S, G·P·Q], column (image, p, q). Then, with w viewed as [K, C·R·S]:
 //   forward   out[K, G·P·Q] = w · cols (+ b),  scattered to y[n, K, P, Q]
-//   dw       dw[K, C·R·S] += dy_g · colsᵀ    (groups in order; beta = 0 for the first)
+//   dw       dw[K, C·R·S] += dy_g · rows     (groups in order; beta = 0 for the first;
+//            rows = colsᵀ [G·P·Q, C·R·S] is unfolded directly by im2row)
 //   dx       dcols = wᵀ · dy_g, then col2im adds every tap back into dx in a fixed order
 //   db       Σ over n, p, q of dy, in double, n and then p·Q + q ascending
 // where dy_g [K, G·P·Q] gathers the group's dy. With G = 1, out and dy_g are y and dy
 // themselves. Every sum runs in an order fixed by the shape, never by the threads.
-// Workspace is allocated per call. Tests: tests/test_conv2d.py.
+// forward runs whole groups per thread (one fork per call). Workspace: per-thread scratch
+// reused across calls (common/scratch.h). Tests: tests/test_conv2d.py.
 #include "conv2d/conv2d.h"
 
 #include <algorithm>
-#include <memory>
 
+#include "common/scratch.h"
 #include "gemm/gemm.h"
 
 namespace gf {
@@ -33,10 +35,6 @@ ConvGeometry geometry(const Conv2dShape& s) {
   const int64_t P = s.P(), Q = s.Q(), PQ = P * Q;
   const int64_t G = std::max<int64_t>(1, std::min(s.N, kGroupColumns / PQ));
   return {s, P, Q, PQ, s.C * s.R * s.S, G};
-}
-
-std::unique_ptr<float[]> workspace(int64_t floats) {
-  return std::unique_ptr<float[]>(new float[std::max<int64_t>(floats, 1)]);
 }
 
 // cols[(c, r, t), (i, p, q)] = x[n0 + i, c, p·stride_h − pad_h + r, q·stride_w − pad_w + t],
@@ -60,6 +58,30 @@ void im2col(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, fl
             }
           }
         }
+    }
+}
+
+// rows[(i, p, q), (c, r, t)] = cols[(c, r, t), (i, p, q)]: im2col transposed, so that the
+// dw gemm reads its B operand (colsᵀ) row-contiguously and packs it with plain copies
+// instead of a transposing gather.
+void im2row(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, float* rows) {
+  const Conv2dShape& s = g.s;
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t p = 0; p < g.P; ++p) {
+      const float* image = x + (n0 + i) * s.C * s.H * s.W;
+      for (int64_t q = 0; q < g.Q; ++q) {
+        float* dst = rows + ((i * g.P + p) * g.Q + q) * g.CRS;
+        for (int64_t c = 0; c < s.C; ++c)
+          for (int64_t r = 0; r < s.R; ++r) {
+            const int64_t h = p * s.stride_h - s.pad_h + r;
+            const bool row_inside = h >= 0 && h < s.H;
+            for (int64_t t = 0; t < s.S; ++t) {
+              const int64_t w = q * s.stride_w - s.pad_w + t;
+              *dst++ = row_inside && w >= 0 && w < s.W ? image[(c * s.H + h) * s.W + w] : 0.f;
+            }
+          }
+      }
     }
 }
 
@@ -124,15 +146,20 @@ void bias_grad(const float* dy, const ConvGeometry& g, float* db) {
 void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y,
                         const Conv2dShape& s) {
   const ConvGeometry g = geometry(s);
-  auto cols = workspace(g.CRS * g.G * g.PQ);
-  auto grouped = workspace(g.G > 1 ? s.K * g.G * g.PQ : 0);
-  for (int64_t n0 = 0; n0 < s.N; n0 += g.G) {
-    const int64_t count = std::min(g.G, s.N - n0), ld = count * g.PQ;
-    float* out = g.G > 1 ? grouped.get() : y + n0 * s.K * g.PQ;
-    im2col(x, g, n0, count, cols.get());
+  const int64_t groups = (s.N + g.G - 1) / g.G;
+  // Groups are independent: with several, each thread takes whole groups (one fork per
+  // call instead of three per group, and the nested im2col/gemm/copy run on one thread);
+  // with one, the parallelism is inside instead.
+#pragma omp parallel for schedule(static) if (groups > 1)
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t n0 = group * g.G, count = std::min(g.G, s.N - n0), ld = count * g.PQ;
+    float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * g.G * g.PQ);
+    float* out = g.G > 1 ? thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ)
+                         : y + n0 * s.K * g.PQ;
+    im2col(x, g, n0, count, cols);
     if (b != nullptr)
       for (int64_t k = 0; k < s.K; ++k) std::fill(out + k * ld, out + (k + 1) * ld, b[k]);
-    gemm_cpu(false, false, s.K, ld, g.CRS, 1.f, w, g.CRS, cols.get(), ld,
+    gemm_cpu(false, false, s.K, ld, g.CRS, 1.f, w, g.CRS, cols, ld,
              b != nullptr ? 1.f : 0.f, out, ld);
     if (g.G > 1)
       copy_planes(out, group_order(g, count), y + n0 * s.K * g.PQ, batch_order(g), g, count);
@@ -145,23 +172,24 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
   if (db != nullptr) bias_grad(dy, g, db);
   if (dw != nullptr && s.N == 0) std::fill(dw, dw + s.K * g.CRS, 0.f);
   if (dw == nullptr && dx == nullptr) return;
-  auto cols = workspace(g.CRS * g.G * g.PQ);  // im2col for dw, then dcols for dx
-  auto grouped = workspace(g.G > 1 ? s.K * g.G * g.PQ : 0);
+  // im2row for dw, then dcols for dx
+  float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * g.G * g.PQ);
+  float* grouped = thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ);
   for (int64_t n0 = 0; n0 < s.N; n0 += g.G) {
     const int64_t count = std::min(g.G, s.N - n0), ld = count * g.PQ;
     const float* dy_g = dy + n0 * s.K * g.PQ;
     if (g.G > 1) {
-      copy_planes(dy_g, batch_order(g), grouped.get(), group_order(g, count), g, count);
-      dy_g = grouped.get();
+      copy_planes(dy_g, batch_order(g), grouped, group_order(g, count), g, count);
+      dy_g = grouped;
     }
     if (dw != nullptr) {
-      im2col(x, g, n0, count, cols.get());
-      gemm_cpu(false, true, s.K, g.CRS, ld, 1.f, dy_g, ld, cols.get(), ld, n0 == 0 ? 0.f : 1.f,
+      im2row(x, g, n0, count, cols);
+      gemm_cpu(false, false, s.K, g.CRS, ld, 1.f, dy_g, ld, cols, g.CRS, n0 == 0 ? 0.f : 1.f,
                dw, g.CRS);
     }
     if (dx != nullptr) {
-      gemm_cpu(true, false, g.CRS, ld, s.K, 1.f, w, g.CRS, dy_g, ld, 0.f, cols.get(), ld);
-      col2im(cols.get(), g, n0, count, dx);
+      gemm_cpu(true, false, g.CRS, ld, s.K, 1.f, w, g.CRS, dy_g, ld, 0.f, cols, ld);
+      col2im(cols, g, n0, count, dx);
     }
   }
 }

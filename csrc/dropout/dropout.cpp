@@ -1,14 +1,28 @@
+// dropout (CPU): the shared per-element formula (dropout.h) on the active SIMD path
+// (common/cpu_isa.h): the two SplitMix64 rounds become 8-lane 64-bit multiplies on
+// AVX-512 (vpmullq) and emulated ones on AVX2 and SSE2. Tests: tests/test_dropout.py.
 #include "dropout/dropout.h"
 
+#include "common/cpu_isa.h"
 #include "common/parallel.h"
 
 namespace gf {
+namespace {
+
+struct DropoutApply {
+  const float* in;
+  float* out;
+  float p, scale;
+  uint64_t seed;
+  GF_INLINE void operator()(int64_t i) const {
+    out[i] = dropout_apply(in[i], seed, static_cast<uint64_t>(i), p, scale);
+  }
+};
+
+}  // namespace
 
 void dropout_apply_cpu(const float* in, float* out, int64_t n, float p, uint64_t seed) {
-  const float scale = 1.f / (1.f - p);
-#pragma omp parallel for simd schedule(static) if (n > kParallelGrain / 4)
-  for (int64_t i = 0; i < n; ++i)
-    out[i] = dropout_apply(in[i], seed, static_cast<uint64_t>(i), p, scale);
+  elementwise_cpu(n, kParallelGrain / 4, DropoutApply{in, out, p, 1.f / (1.f - p), seed});
 }
 
 }  // namespace gf

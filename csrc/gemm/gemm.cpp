@@ -10,7 +10,7 @@
 // A single-column C (matrix·vector) is computed as the row Cᵀ = op(B)ᵀ·op(A)ᵀ.
 //
 // Variants: one micro-kernel template (GCC vector extensions) compiled three times and
-// picked at first use with __builtin_cpu_supports (gemm_cpu_force_isa overrides):
+// picked by active_cpu_isa() (common/cpu_isa.h; gan_fast.set_cpu_isa forces one):
 //   avx512  16-lane vectors, 8 × 32 tile  (16 zmm accumulators)
 //   avx2    8-lane vectors,  6 × 16 tile  (12 ymm accumulators), FMA
 //   scalar  4-lane vectors,  4 × 8 tile   (SSE2 on x86-64; plain scalar code elsewhere)
@@ -23,14 +23,12 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cstdlib>
 #include <cstring>
 #include <iterator>
-#include <memory>
-#include <new>
 
-#define GF_INLINE inline __attribute__((always_inline))
+#include "common/cpu_isa.h"
+#include "common/scratch.h"
 
 namespace gf {
 namespace {
@@ -146,11 +144,11 @@ GF_INLINE void gemm_block(const GemmArgs& g, const Block& blk, float* Ap, float*
   }
 }
 
-__attribute__((target("avx512f"))) void gemm_block_avx512(const GemmArgs& g, const Block& b,
+GF_TARGET_AVX512 void gemm_block_avx512(const GemmArgs& g, const Block& b,
                                                          float* Ap, float* Bp) {
   gemm_block<16, 8, 2>(g, b, Ap, Bp);
 }
-__attribute__((target("avx2,fma"))) void gemm_block_avx2(const GemmArgs& g, const Block& b,
+GF_TARGET_AVX2 void gemm_block_avx2(const GemmArgs& g, const Block& b,
                                                         float* Ap, float* Bp) {
   gemm_block<8, 6, 2>(g, b, Ap, Bp);
 }
@@ -158,43 +156,19 @@ void gemm_block_scalar(const GemmArgs& g, const Block& b, float* Ap, float* Bp) 
   gemm_block<4, 4, 2>(g, b, Ap, Bp);
 }
 
-bool cpu_has_avx512() { return __builtin_cpu_supports("avx512f"); }
-bool cpu_has_avx2() { return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"); }
-bool cpu_has_baseline() { return true; }
-
 struct Kernel {
-  const char* name;
   int64_t mr, nr;
   void (*block)(const GemmArgs&, const Block&, float*, float*);
-  bool (*supported)();
 };
 
-// Best first: run-time detection takes the first one the CPU supports.
+// Indexed by CpuIsa.
 constexpr Kernel kKernels[] = {
-    {"avx512", 8, 32, gemm_block_avx512, cpu_has_avx512},
-    {"avx2", 6, 16, gemm_block_avx2, cpu_has_avx2},
-    {"scalar", 4, 8, gemm_block_scalar, cpu_has_baseline},
+    {8, 32, gemm_block_avx512},
+    {6, 16, gemm_block_avx2},
+    {4, 8, gemm_block_scalar},
 };
 
-const Kernel* best_supported_kernel() {
-  __builtin_cpu_init();
-  for (const Kernel& k : kKernels)
-    if (k.supported()) return &k;
-  return &kKernels[std::size(kKernels) - 1];
-}
-
-// The only shared state: which kernel runs. Null until first use.
-std::atomic<const Kernel*> g_kernel{nullptr};
-
-const Kernel& active_kernel() {
-  const Kernel* k = g_kernel.load(std::memory_order_acquire);
-  if (k == nullptr) {
-    const Kernel* best = best_supported_kernel();
-    // A concurrent gemm_cpu_force_isa wins over this lazy detection.
-    k = g_kernel.compare_exchange_strong(k, best, std::memory_order_acq_rel) ? best : k;
-  }
-  return *k;
-}
+const Kernel& active_kernel() { return kKernels[static_cast<int>(active_cpu_isa())]; }
 
 // C = beta·C, the whole answer when K == 0.
 void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
@@ -208,9 +182,15 @@ GemmArgs transposed(const GemmArgs& g) {
   return {g.N, g.M, g.K, g.alpha, g.beta, g.B, g.b_sj, g.b_sk, g.A, g.a_sk, g.a_si, g.C, g.M};
 }
 
-// Block sizes: cache-sized, then halved until every thread has about two blocks.
+// Block sizes: at most cache-sized, split evenly (a 128-row C is two 64-row blocks, not
+// 96 + 32, which would leave one thread idle for half the call), then halved until every
+// thread has about two blocks.
+int64_t even_split(int64_t extent, int64_t cap, int64_t unit) {
+  return round_up(ceil_div(extent, ceil_div(extent, cap)), unit);
+}
+
 Block block_shape(int64_t M, int64_t N, const Kernel& k, int threads) {
-  int64_t mc = std::min(kMC, round_up(M, k.mr)), nc = std::min(kNC, round_up(N, k.nr));
+  int64_t mc = even_split(M, kMC, k.mr), nc = even_split(N, kNC, k.nr);
   while (threads > 1 && ceil_div(M, mc) * ceil_div(N, nc) < 2 * threads) {
     if (nc >= 4 * k.nr)
       nc = round_up(nc / 2, k.nr);
@@ -220,17 +200,6 @@ Block block_shape(int64_t M, int64_t N, const Kernel& k, int threads) {
       break;
   }
   return {0, mc, 0, nc};
-}
-
-struct AlignedFree {
-  void operator()(float* p) const { std::free(p); }
-};
-
-// Per-call packing buffers (one slice per thread): concurrent calls share nothing.
-std::unique_ptr<float[], AlignedFree> alloc_aligned(int64_t floats) {
-  void* p = std::aligned_alloc(64, static_cast<size_t>(round_up(floats * 4, 64)));
-  if (p == nullptr) throw std::bad_alloc();
-  return std::unique_ptr<float[], AlignedFree>(static_cast<float*>(p));
 }
 
 }  // namespace
@@ -254,30 +223,14 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
   const int64_t kc = std::min(K, kKC);
   const int64_t a_size = round_up(shape.mc, kern.mr) * kc, b_size = round_up(shape.nc, kern.nr) * kc;
   const int64_t slice = round_up(a_size + b_size, 16);  // keeps each slice 64-byte aligned
-  auto scratch = alloc_aligned(slice * team);
+  float* scratch = thread_scratch(ScratchSlot::gemm_pack, slice * team);
 #pragma omp parallel for schedule(static) num_threads(team)
   for (int64_t t = 0; t < mblocks * nblocks; ++t) {
     const int64_t i0 = (t / nblocks) * shape.mc, j0 = (t % nblocks) * shape.nc;
     const Block blk{i0, std::min(shape.mc, g.M - i0), j0, std::min(shape.nc, g.N - j0)};
-    float* Ap = scratch.get() + slice * omp_get_thread_num();
+    float* Ap = scratch + slice * omp_get_thread_num();
     kern.block(g, blk, Ap, Ap + a_size);
   }
-}
-
-const char* gemm_cpu_isa() { return active_kernel().name; }
-
-bool gemm_cpu_force_isa(const char* isa) {
-  if (std::strcmp(isa, "auto") == 0) {
-    g_kernel.store(best_supported_kernel(), std::memory_order_release);
-    return true;
-  }
-  for (const Kernel& k : kKernels)
-    if (std::strcmp(isa, k.name) == 0) {
-      if (!k.supported()) return false;
-      g_kernel.store(&k, std::memory_order_release);
-      return true;
-    }
-  return false;
 }
 
 }  // namespace gf

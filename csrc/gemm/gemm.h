@@ -7,7 +7,8 @@
 // All pointers are float32; C must not alias A or B.
 //
 // CPU (gemm.cpp): packed, cache-blocked panels, a register-blocked micro-kernel compiled
-//   for AVX-512, AVX2 and a portable baseline and chosen at run time, OpenMP over the
+//   for AVX-512, AVX2 and a portable baseline and chosen by active_cpu_isa() (common/
+//   cpu_isa.h), OpenMP over the
 //   blocks of C. Deterministic: each element of C is summed in the same order whatever
 //   the thread count.
 // CUDA (gemm.cu): shared-memory tiles with register blocking; one thread per output tile,
@@ -29,11 +30,5 @@ void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
                int64_t ldc, Stream stream);
 #endif
-
-// Which CPU micro-kernel gemm_cpu runs: "avx512", "avx2" or "scalar".
-const char* gemm_cpu_isa();
-// Force a path (for tests on a machine that supports more); returns false when the CPU
-// cannot run it. "auto" restores run-time detection.
-bool gemm_cpu_force_isa(const char* isa);
 
 }  // namespace gf

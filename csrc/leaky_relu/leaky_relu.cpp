@@ -1,17 +1,36 @@
+// leaky_relu (CPU): the shared formulas (leaky_relu.h) on the active SIMD path
+// (common/cpu_isa.h). Tests: tests/test_activations.py.
 #include "leaky_relu/leaky_relu.h"
 
+#include "common/cpu_isa.h"
 #include "common/parallel.h"
 
 namespace gf {
+namespace {
+
+struct LeakyReluForward {
+  const float* x;
+  float* y;
+  float slope;
+  GF_INLINE void operator()(int64_t i) const { y[i] = leaky_relu(x[i], slope); }
+};
+
+struct LeakyReluBackward {
+  const float* dy;
+  const float* x;
+  float* dx;
+  float slope;
+  GF_INLINE void operator()(int64_t i) const { dx[i] = leaky_relu_grad(dy[i], x[i], slope); }
+};
+
+}  // namespace
 
 void leaky_relu_forward_cpu(const float* x, float* y, int64_t n, float slope) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) y[i] = leaky_relu(x[i], slope);
+  elementwise_cpu(n, kParallelGrain, LeakyReluForward{x, y, slope});
 }
 
 void leaky_relu_backward_cpu(const float* dy, const float* x, float* dx, int64_t n, float slope) {
-#pragma omp parallel for simd schedule(static) if (n > kParallelGrain)
-  for (int64_t i = 0; i < n; ++i) dx[i] = leaky_relu_grad(dy[i], x[i], slope);
+  elementwise_cpu(n, kParallelGrain, LeakyReluBackward{dy, x, dx, slope});
 }
 
 }  // namespace gf

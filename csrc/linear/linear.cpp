@@ -1,11 +1,17 @@
 // linear (CPU): y = x·Wᵀ + b and its gradients (contract: linear.h), all on gemm_cpu.
 // forward seeds y with b and lets gemm accumulate onto it (beta = 1), saving a pass;
 // backward is two gemms and a column sum of dy in double, n ascending for every column.
+// A single output feature (M = 1, D's 6272 -> 1 head) is a matrix·vector product that
+// streams x once at memory speed; as a gemm it would pad every panel to a full register
+// tile, so it gets its own path (variant 2): per-row dot products forward; backward
+// dx = dy·w as scaled copies of w and dw = Σ_n dy[n]·x[n, :] over column blocks with n
+// ascending (independent of the threads), all on the active SIMD path (common/cpu_isa.h).
 // Tests: tests/test_linear.py.
 #include "linear/linear.h"
 
 #include <algorithm>
 
+#include "common/cpu_isa.h"
 #include "common/parallel.h"
 #include "gemm/gemm.h"
 
@@ -32,18 +38,74 @@ void column_sums(const float* dy, float* db, int64_t N, int64_t M) {
   }
 }
 
+// Below this many floats of x a mat-vec stays on one thread.
+constexpr int64_t kMatVecGrain = 1 << 14;
+
+struct MatVecRow {  // y[n] = Σ_k x[n, k]·w[k] (+ b)
+  const float *x, *w, *b;
+  float* y;
+  int64_t K;
+  GF_INLINE void operator()(int64_t n) const {
+    const float* row = x + n * K;
+    float acc = 0.f;
+#pragma omp simd reduction(+ : acc)
+    for (int64_t k = 0; k < K; ++k) acc += row[k] * w[k];
+    y[n] = b != nullptr ? acc + b[0] : acc;
+  }
+};
+
+struct OuterRow {  // dx[n, :] = dy[n]·w
+  const float *dy, *w;
+  float* dx;
+  int64_t K;
+  GF_INLINE void operator()(int64_t n) const {
+    const float d = dy[n];
+    float* row = dx + n * K;
+#pragma omp simd
+    for (int64_t k = 0; k < K; ++k) row[k] = d * w[k];
+  }
+};
+
+constexpr int64_t kDwColumns = 256;  // dw columns per task: the accumulator stays in L1
+
+struct WeightedColumnSums {  // dw[k] = Σ_n dy[n]·x[n, k] for one block of columns
+  const float *dy, *x;
+  float* dw;
+  int64_t N, K;
+  GF_INLINE void operator()(int64_t block) const {
+    const int64_t k0 = block * kDwColumns, width = std::min(kDwColumns, K - k0);
+    float acc[kDwColumns] = {};
+    for (int64_t n = 0; n < N; ++n) {
+      const float d = dy[n];
+      const float* row = x + n * K + k0;
+#pragma omp simd
+      for (int64_t j = 0; j < width; ++j) acc[j] += d * row[j];
+    }
+    std::copy(acc, acc + width, dw + k0);
+  }
+};
+
 }  // namespace
 
 void linear_forward_cpu(const float* x, const float* w, const float* b, float* y, int64_t N,
                         int64_t K, int64_t M) {
+  if (M == 1) return rows_cpu(N, kMatVecGrain / std::max<int64_t>(K, 1), MatVecRow{x, w, b, y, K});
   if (b != nullptr) broadcast_rows(b, y, N, M);
   gemm_cpu(false, true, N, M, K, 1.f, x, K, w, K, b != nullptr ? 1.f : 0.f, y, M);
 }
 
 void linear_backward_cpu(const float* dy, const float* x, const float* w, float* dx, float* dw,
                          float* db, int64_t N, int64_t K, int64_t M) {
-  if (dx != nullptr) gemm_cpu(false, false, N, K, M, 1.f, dy, M, w, K, 0.f, dx, K);
-  if (dw != nullptr) gemm_cpu(true, false, M, K, N, 1.f, dy, M, x, K, 0.f, dw, K);
+  if (M == 1) {
+    const int64_t grain = kMatVecGrain / std::max<int64_t>(K, 1);
+    if (dx != nullptr) rows_cpu(N, grain, OuterRow{dy, w, dx, K});
+    if (dw != nullptr)
+      rows_cpu((K + kDwColumns - 1) / kDwColumns, kMatVecGrain / std::max<int64_t>(N * kDwColumns, 1),
+               WeightedColumnSums{dy, x, dw, N, K});
+  } else {
+    if (dx != nullptr) gemm_cpu(false, false, N, K, M, 1.f, dy, M, w, K, 0.f, dx, K);
+    if (dw != nullptr) gemm_cpu(true, false, M, K, N, 1.f, dy, M, x, K, 0.f, dw, K);
+  }
   if (db != nullptr) column_sums(dy, db, N, M);
 }
 

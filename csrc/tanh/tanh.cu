@@ -1,4 +1,4 @@
-// tanh_*_cuda: one grid-stride launch each; forward is CUDA's tanhf (the CPU uses std::tanh:
+// tanh_*_cuda: one grid-stride launch each; forward is CUDA's tanhf (the CPU uses Cephes' tanhf:
 // both within an ulp or two), backward the shared tanh_grad (tanh.h). Tested in
 // tests/test_activations.py.
 #include "tanh/tanh.h"

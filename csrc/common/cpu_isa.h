@@ -1,0 +1,91 @@
+// Which SIMD instruction set the CPU kernels run, and the helpers that compile one
+// elementwise loop for each of them.
+//
+// Every CPU kernel (the gemm micro-kernel and the elementwise loops alike) is compiled
+// three times, for AVX-512, for AVX2+FMA and for the x86-64 baseline (SSE2; plain code
+// elsewhere), and picks its copy at run time from active_cpu_isa(). force_cpu_isa()
+// switches all of them at once, so the tests run every path an AVX-512 machine can run
+// (gan_fast.set_cpu_isa; tests/conftest.py's cpu_isa fixture).
+//
+// elementwise_cpu(n, grain, f) runs f(i) for i < n: f's operator() is inlined into an
+// `omp simd` loop inside each of the three target-attributed copies, so one scalar
+// formula becomes 16-, 8- or 4-lane code. rows_cpu does the same for per-row work whose
+// inner loops vectorise. Ranges are split statically across the OpenMP team; no result
+// depends on the split (each i is computed whole by one thread).
+#pragma once
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cstdint>
+
+#define GF_INLINE inline __attribute__((always_inline))
+#if defined(__x86_64__) || defined(__i386__)
+#define GF_TARGET_AVX512 __attribute__((target("avx512f,avx512dq,avx512vl,avx512bw,avx2,fma")))
+#define GF_TARGET_AVX2 __attribute__((target("avx2,fma")))
+#else
+#define GF_TARGET_AVX512
+#define GF_TARGET_AVX2
+#endif
+
+namespace gf {
+
+enum class CpuIsa { avx512, avx2, scalar };
+
+// The path in use: the best this CPU supports unless force_cpu_isa chose another.
+CpuIsa active_cpu_isa();
+const char* cpu_isa_name(CpuIsa isa);
+// "avx512", "avx2", "scalar" or "auto" (run-time detection); false when the CPU cannot
+// run that path or the name is unknown.
+bool force_cpu_isa(const char* name);
+
+// f(i) for lo <= i < hi, compiled for one path. kAcross: vectorise across i (elementwise
+// f); otherwise call f per i and let f's own inner loops (omp simd, reductions included)
+// vectorise at the path's width (per-row work).
+#define GF_RANGE_LOOP(kAcross)                                  \
+  if constexpr (kAcross) {                                      \
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; ++i) f(i); \
+  } else {                                                      \
+    for (int64_t i = lo; i < hi; ++i) f(i);                     \
+  }
+template <bool kAcross, class F>
+GF_TARGET_AVX512 void range_avx512(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kAcross) }
+template <bool kAcross, class F>
+GF_TARGET_AVX2 void range_avx2(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kAcross) }
+template <bool kAcross, class F>
+void range_scalar(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kAcross) }
+#undef GF_RANGE_LOOP
+
+template <bool kAcross, class F>
+void range_on_active_isa(const F& f, int64_t lo, int64_t hi) {
+  switch (active_cpu_isa()) {
+    case CpuIsa::avx512: return range_avx512<kAcross>(f, lo, hi);
+    case CpuIsa::avx2: return range_avx2<kAcross>(f, lo, hi);
+    default: return range_scalar<kAcross>(f, lo, hi);
+  }
+}
+
+// f(i) for every i < n, split statically over the team (64-byte-aligned pieces when f is
+// elementwise on floats); threads only when n > grain (below it the fork costs more).
+template <bool kAcross, class F>
+void parallel_range(int64_t n, int64_t grain, const F& f) {
+  if (n <= grain || omp_in_parallel() || omp_get_max_threads() == 1)
+    return range_on_active_isa<kAcross>(f, 0, n);
+#pragma omp parallel
+  {
+    const int64_t team = omp_get_num_threads(), t = omp_get_thread_num();
+    const int64_t per = (n + team - 1) / team, chunk = kAcross ? (per + 15) / 16 * 16 : per;
+    const int64_t lo = std::min(n, t * chunk), hi = std::min(n, lo + chunk);
+    range_on_active_isa<kAcross>(f, lo, hi);
+  }
+}
+
+// Elementwise: f(i) for i < n, vectorised across i.
+template <class F>
+void elementwise_cpu(int64_t n, int64_t grain, const F& f) { parallel_range<true>(n, grain, f); }
+
+// Per row: f(i) for i < n, one call per row; f's inner loops vectorise.
+template <class F>
+void rows_cpu(int64_t n, int64_t grain, const F& f) { parallel_range<false>(n, grain, f); }
+
+}  // namespace gf
