@@ -4,9 +4,13 @@ generator, TrainResult, checkpoint, CLI) gives the same numbers; training logs e
 and warns on mode collapse.
 
 Sizes: the statistics of the MNIST test set use all 10,000 images (computed once per
-session, as evaluate caches them); the corrupted sets use 2,000 test images, where the
-Fréchet distance's sampling noise (its value for clean images, ~0.4) is far below the
-steps between corruption levels. The file runs in about 30 s on two cores.
+session, as evaluate caches them); the corrupted sets use 2,000 test images drawn at random
+(the split is ordered by writer group: its first 2,000 alone score 22 against the whole).
+Measured with the shipped judge: 2,000 clean random test images score 2.4 (the Fréchet
+distance's finite-sample bias), 5,000 random training images 4.8, uniform noise 3,550;
+blur σ = 0.5 px already gives 27 and additive noise σ = 0.1 gives 13, each level after
+that several times more, so the monotonicity checks have wide margins. The file runs in
+about 15 s on two idle cores.
 """
 from __future__ import annotations
 
@@ -35,7 +39,14 @@ def test_split(mnist_dir):
 @pytest.fixture(scope="session")
 def train_images(mnist_dir):
     images, _ = load_mnist("train", mnist_dir, download=False, progress=False)
-    return scale_images(images[:5000])
+    return scale_images(images[np.random.default_rng(0).choice(len(images), 5000, replace=False)])
+
+
+@pytest.fixture(scope="session")
+def test_sample(test_split):
+    """CORRUPT_N test images drawn at random (the clean baseline of the corruption tests)."""
+    images = test_split[0]
+    return images[np.random.default_rng(0).choice(len(images), CORRUPT_N, replace=False)]
 
 
 @pytest.fixture(scope="session")
@@ -56,8 +67,8 @@ def noise(score):
 
 
 @pytest.fixture(scope="session")
-def clean_fd(test_split, score):
-    return score(test_split[0][:CORRUPT_N]).frechet_distance
+def clean_fd(test_sample, score):
+    return score(test_sample).frechet_distance
 
 
 def gaussian_blur(images, sigma):
@@ -98,7 +109,7 @@ def test_mnist_test_images_score_as_real_digits(real):
 def test_train_images_are_close_to_test_images(train_images, score, noise):
     train = score(train_images)
     assert train.classes_covered == 10 and train.inception_score >= 9.5
-    assert train.frechet_distance < 1.0
+    assert train.frechet_distance < 10
     assert train.frechet_distance < 0.01 * noise.frechet_distance
 
 
@@ -114,8 +125,8 @@ def test_noise_and_a_single_digit_score_clearly_worse(score, test_split, noise):
 
 @pytest.mark.parametrize("kind,levels", [("blur", (0.5, 1.0, 1.5, 2.5)),
                                          ("noise", (0.1, 0.25, 0.5, 1.0))])
-def test_frechet_distance_grows_with_corruption(test_split, score, clean_fd, kind, levels):
-    clean = test_split[0][:CORRUPT_N]
+def test_frechet_distance_grows_with_corruption(test_sample, score, clean_fd, kind, levels):
+    clean = test_sample
     gauss = np.random.default_rng(1).standard_normal(clean.shape).astype(np.float32)
     distances = [clean_fd]
     for level in levels:
@@ -123,7 +134,7 @@ def test_frechet_distance_grows_with_corruption(test_split, score, clean_fd, kin
                else np.clip(clean + level * gauss, -1, 1))
         distances.append(score(bad).frechet_distance)
     assert all(a < b for a, b in zip(distances, distances[1:])), (kind, distances)
-    assert distances[-1] > 10 * distances[0]
+    assert distances[1] > 3 * distances[0] and distances[-1] > 100 * distances[0]
 
 
 def test_frechet_distance_and_matrix_root_match_closed_forms(rng):
@@ -199,9 +210,9 @@ def test_a_collapsing_generator_raises_a_warning(mnist_dir, tmp_path, monkeypatc
                        out_dir=str(tmp_path / "collapse"))
 
 
-def test_cuda_evaluation_matches_the_cpu(cuda_backend, test_split, score):
+def test_cuda_evaluation_matches_the_cpu(cuda_backend, test_sample, score):
     import cupy
-    images = test_split[0][:CORRUPT_N]
+    images = test_sample
     cpu, gpu = score(images), score(cupy.asarray(images))
     assert gpu.device == "cuda" and gpu.classes_covered == cpu.classes_covered
     assert gpu.class_fractions == pytest.approx(cpu.class_fractions, abs=2 / CORRUPT_N)
