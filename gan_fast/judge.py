@@ -289,10 +289,11 @@ def train_judge(data_dir=None, out=None, seed=0, epochs=4, batch_size=128, lr=1e
                            "train_images": int(train_x.shape[0])},
               "params": _to_host(params)}
     if out is not None:
+        # No timings in the file: the same weights must give the same bytes and SHA-256.
         meta = {"architecture": "conv16-s1, conv32-s2, conv64-s2 (3x3, pad 1, ReLU), "
                                 "fc128 ReLU (features), fc10",
                 "test_accuracy": result["test_accuracy"], "settings": result["settings"],
-                "history": history}
+                "history": [{k: v for k, v in h.items() if k != "time_s"} for h in history]}
         result["path"] = str(save_weights(out, result["params"], meta))
         result["sha256"] = weights_sha256(out)
     return result
