@@ -3,6 +3,7 @@
     gan-fast train --epochs 5 --batch-size 64 --out runs/x     # every TrainConfig field
     gan-fast train --resume runs/x/checkpoints/last.npz --epochs 10
     gan-fast sample --checkpoint runs/x/checkpoints/last.npz --n 64 --out grid.png
+    gan-fast evaluate --checkpoint runs/x/checkpoints/last.npz --n 10000   # JSON metrics
 
 The options of `train` are generated from the fields of gan_fast.trainer.TrainConfig
 (name with '-' for '_', type, default and help), so the two cannot drift apart; --out is
@@ -49,8 +50,8 @@ def _add_config_options(parser):
 
 def build_parser():
     parser = argparse.ArgumentParser(
-        prog="gan-fast", description="Train the MNIST GAN on gan_fast's kernels, or sample "
-                                     "digits from a checkpoint.")
+        prog="gan-fast", description="Train the MNIST GAN on gan_fast's kernels, sample "
+                                     "digits from a checkpoint, or score them.")
     sub = parser.add_subparsers(dest="command", required=True)
     train_p = sub.add_parser("train", help="train (options: the fields of TrainConfig)",
                              description="Train the MNIST GAN. Settings not given keep their "
@@ -68,6 +69,20 @@ def build_parser():
                           help="op backend (default: kernels)")
     sample_p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                           help="device (default: auto)")
+    eval_p = sub.add_parser("evaluate", help="score a checkpoint's generator with the judge "
+                                             "(prints JSON)",
+                            description="Score generated digits with gan_fast's MNIST judge: "
+                                        "classes covered, KL to uniform, Inception Score, "
+                                        "Fréchet distance, mean confidence.")
+    eval_p.add_argument("--checkpoint", required=True, help="a checkpoint .npz written by train")
+    eval_p.add_argument("--n", type=int, default=10000,
+                        help="number of generated digits (default: 10000)")
+    eval_p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
+    eval_p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="device (default: auto)")
+    eval_p.add_argument("--data-dir", default=None,
+                        help="folder with the MNIST .gz files (for the test-set statistics)")
+    eval_p.add_argument("--out", default=None, help="also write the JSON to this file")
     return parser
 
 
@@ -92,6 +107,18 @@ def main(argv=None):
         nrow = args.nrow or math.ceil(math.sqrt(args.n))
         path = save_grid(images, args.out, nrow=nrow)
         print(f"wrote {args.n} digits to {path}")
+        return 0
+    if args.command == "evaluate":
+        import json
+        import pathlib
+
+        from .quality import evaluate
+        metrics = evaluate(args.checkpoint, n=args.n, seed=args.seed, device=args.device,
+                           data_dir=args.data_dir)
+        text = json.dumps(metrics.as_dict(), indent=2)
+        print(text)
+        if args.out:
+            pathlib.Path(args.out).write_text(text + "\n")
         return 0
     return 2  # pragma: no cover - argparse rejects other commands
 

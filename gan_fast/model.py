@@ -296,17 +296,23 @@ class Generator:
         self._workspaces = {}
 
     def __call__(self, n, seed=None, z=None):
+        images = self.device_images(n, seed, z)
+        return images.get() if self.xp is not np else images
+
+    def device_images(self, n, seed=None, z=None):
+        """As calling the generator, but the images stay on its device (a CuPy array on
+        CUDA: gan_fast.evaluate scores them there without a round trip to the host)."""
         if z is None:
             z = np.random.default_rng(seed).standard_normal((n, Z_DIM), dtype=np.float32)
         z = np.ascontiguousarray(z, dtype=np.float32).reshape(-1, Z_DIM)
-        out = np.empty((z.shape[0], 1, 28, 28), dtype=np.float32)
+        out = self.xp.empty((z.shape[0], 1, 28, 28), dtype=np.float32)
         p = G_LAYOUT.views(self.g_params)
+        z = self.xp.asarray(z)                      # one upload for all chunks
         for lo in range(0, z.shape[0], self.chunk):
-            zc = self.xp.asarray(z[lo:lo + self.chunk])
+            zc = z[lo:lo + self.chunk]
             rows = zc.shape[0]
             if rows not in self._workspaces:
                 self._workspaces[rows] = GeneratorWorkspace(self.xp, rows)
-            image = generator_forward(self.ops, p, self.bn_stats, self._workspaces[rows], zc,
-                                      training=False)
-            out[lo:lo + rows] = image.get() if hasattr(image, "get") else image
+            out[lo:lo + rows] = generator_forward(self.ops, p, self.bn_stats,
+                                                  self._workspaces[rows], zc, training=False)
         return out

@@ -102,6 +102,11 @@ def bce_with_logits(logits, targets, loss=None, dlogits=None):
     return _C.bce_with_logits(logits, targets, loss, dlogits)
 
 
+@_twin_of(reference.softmax_cross_entropy)
+def softmax_cross_entropy(logits, labels, loss=None, dlogits=None):
+    return _C.softmax_cross_entropy(logits, labels, loss, dlogits)
+
+
 @_twin_of(reference.adam_step)
 def adam_step(params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     return _C.adam_step(params, grads, m, v, step, lr, beta1, beta2, eps)

@@ -18,7 +18,7 @@ __all__ = [
     "leaky_relu_forward", "leaky_relu_backward",
     "tanh_forward", "tanh_backward",
     "dropout_forward", "dropout_backward", "dropout_keep_mask",
-    "bce_with_logits",
+    "bce_with_logits", "softmax_cross_entropy",
     "adam_step",
 ]
 
@@ -259,6 +259,35 @@ def bce_with_logits(logits, targets, loss=None, dlogits=None):
     sig = np.where(z >= 0, 1.0 / (1.0 + np.exp(-np.abs(z))),
                    np.exp(-np.abs(z)) / (1.0 + np.exp(-np.abs(z))))
     return _emit(terms.sum() / n, logits, loss), _emit((sig - t) / n, logits, dlogits)
+
+
+def softmax_cross_entropy(logits, labels, loss=None, dlogits=None):
+    """Mean softmax cross-entropy over a batch, and its gradient, in one pass.
+
+    logits [N, C] (N, C > 0), labels [N] int64 class indices in [0, C)
+      ->  (loss: 0-d array, mean over the rows; dlogits [N, C] = (softmax(z) − onehot)/N)
+    Stable for any finite logit: each row's maximum is subtracted before exp, and the
+    row's term is log Σ exp(z − m) + m − z[label]. Labels outside [0, C) raise ValueError
+    (the CUDA kernel, which cannot check without a host copy, writes NaN instead).
+    """
+    z = _f64(logits)                                           # [N, C]
+    labels = np.asarray(labels)
+    N, C = z.shape
+    if labels.shape != (N,):
+        raise ValueError(f"softmax_cross_entropy: labels: expected shape ({N},), "
+                         f"got {labels.shape}")
+    if labels.size and (labels.min() < 0 or labels.max() >= C):
+        bad = int(np.argmax((labels < 0) | (labels >= C)))
+        raise ValueError(f"softmax_cross_entropy: labels: expected class indices in [0, {C}), "
+                         f"got {int(labels[bad])} at index {bad}")
+    rows = np.arange(N)
+    m = z.max(axis=1, keepdims=True)                           # [N, 1]
+    e = np.exp(z - m)                                          # [N, C], each ≤ 1
+    s = e.sum(axis=1)                                          # [N]
+    terms = np.log(s) + m[:, 0] - z[rows, labels]              # [N]
+    grad = e / s[:, None]
+    grad[rows, labels] -= 1.0
+    return _emit(terms.sum() / N, logits, loss), _emit(grad / N, logits, dlogits)
 
 
 # ------------------------------------------------------------------------------ optimiser

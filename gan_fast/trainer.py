@@ -53,6 +53,7 @@ import pathlib
 import signal
 import threading
 import time
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -62,8 +63,8 @@ from . import model as M
 from .data import load_mnist, scale_images
 from .images import save_grid, save_loss_curve
 
-__all__ = ["TrainConfig", "TrainResult", "train", "NonFiniteLossError", "resolve_backend",
-           "MAX_ROLLBACKS"]
+__all__ = ["TrainConfig", "TrainResult", "train", "NonFiniteLossError", "ModeCollapseWarning",
+           "resolve_backend", "MAX_ROLLBACKS"]
 
 MAX_ROLLBACKS = 3   # on_divergence="rollback": give up (raise) after this many
 
@@ -120,6 +121,12 @@ class TrainConfig:
         "Ctrl-C)"))
     keep_checkpoints: bool = field(default=False, metadata=_doc(
         "also keep checkpoints/epoch_XXXX.npz for every checkpointed epoch"))
+    eval_every: int = field(default=0, metadata=_doc(
+        "score the generator with gan_fast.evaluate every this many epochs (0: never): an "
+        "\"eval\" row in history and metrics.jsonl, and a ModeCollapseWarning when the "
+        "classes covered drop or the class histogram's KL to uniform rises sharply"))
+    eval_samples: int = field(default=10000, metadata=_doc(
+        "generated images per evaluation (noise seed: the run's seed)"))
     max_steps: int | None = field(default=None, metadata=_doc(
         "stop after this many steps in total, checkpointing there (tests, quick looks; "
         "not inherited on resume)"))
@@ -140,11 +147,23 @@ class TrainConfig:
 class TrainResult:
     """What train() returns."""
     generator: object                   # callable: generator(n, seed=None) -> [n, 1, 28, 28]
-    history: list                       # one dict per logged step (see metrics.jsonl)
+    history: list                       # one dict per logged step (see metrics.jsonl), and
+                                        # one {"kind": "eval", ...} per evaluation
     paths: dict                         # name -> path of everything written
     config: TrainConfig
     steps: int                          # global steps completed
     epochs_completed: int
+
+
+class ModeCollapseWarning(UserWarning):
+    """An evaluation found fewer digits than an earlier one, or a class histogram much
+    further from uniform (KL_RISE nats above the best so far): the generator may be
+    collapsing onto a few modes."""
+
+
+# How far the class histogram's KL to uniform may rise above its best before a warning:
+# losing one digit of ten entirely raises it by ln(10/9) = 0.105 nats.
+KL_RISE = 0.1
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -384,7 +403,8 @@ def train(config: TrainConfig | None = None, /, **settings) -> TrainResult:
     default: gan_fast.train() trains 20 epochs on MNIST), given as keywords or as a
     TrainConfig; backend may also be a module with gan_fast.ops's API.
 
-    Writes into out_dir: config.json, metrics.jsonl (one JSON line per logged step),
+    Writes into out_dir: config.json, metrics.jsonl (one JSON line per logged step, and
+    one "kind": "eval" line per evaluation when eval_every > 0),
     samples/epoch_XXXX.png (8x8 fixed-noise grid), checkpoints/last.npz (atomic; every
     checkpoint_every epochs, at the end and on Ctrl-C, after which KeyboardInterrupt is
     re-raised), loss_curve.png. Raises NonFiniteLossError when a loss becomes NaN/inf
@@ -458,6 +478,10 @@ class _Run:
         self.loss_window = xp.zeros((cfg.log_every, 3), dtype=xp.float32)
         self.window_steps = []          # global step of each row of loss_window in use
         self.history = []
+        # Evaluations so far (a resumed run reads its earlier ones back): the baseline of the
+        # mode-collapse warning.
+        self.eval_rows = ([r for r in _read_metrics(paths["metrics"]) if r.get("kind") == "eval"
+                           and r["step"] <= self.global_step] if restored is not None else [])
         self.t_start = time.perf_counter()
         self.t_window = self.t_start
         self.images_window = 0
@@ -578,6 +602,34 @@ class _Run:
                  f"{self.global_step} ({path}), lr halved to {self.cfg.lr:g}")
         return True
 
+    def _evaluate(self):
+        """Score the generator (gan_fast.evaluate, on the training device) and log an "eval"
+        row; warn when the classes covered drop or the KL to uniform rises sharply."""
+        from .quality import evaluate
+        m = evaluate(self.generator, n=self.cfg.eval_samples, seed=self.cfg.seed,
+                     device=self.cfg.device, data_dir=self.cfg.data_dir)
+        metrics = m.as_dict()
+        metrics.pop("device", None)
+        metrics["eval_time_s"] = metrics.pop("time_s")
+        row = {"kind": "eval", "step": self.global_step, "epoch": self.epoch, **metrics}
+        earlier = list(self.eval_rows)
+        self.eval_rows.append(row)
+        self.history.append(row)
+        with open(self.paths["metrics"], "a") as f:
+            f.write(json.dumps(row) + "\n")
+        self.say(f"epoch {self.epoch}: classes {m.classes_covered}, KL {m.kl_uniform:.3f}, "
+                 f"IS {m.inception_score:.2f}, FLD {m.frechet_distance:.2f}, "
+                 f"confidence {m.mean_confidence:.3f}")
+        if earlier:
+            most = max(r["classes_covered"] for r in earlier)
+            best_kl = min(r["kl_uniform"] for r in earlier)
+            if m.classes_covered < most or m.kl_uniform > best_kl + KL_RISE:
+                warnings.warn(
+                    f"possible mode collapse at epoch {self.epoch}: {m.classes_covered} digits "
+                    f"covered (up to {most} before), KL to uniform {m.kl_uniform:.3f} nats "
+                    f"(best before {best_kl:.3f})", ModeCollapseWarning, stacklevel=2)
+        return row
+
     def _reached_max_steps(self):
         return self.cfg.max_steps is not None and self.global_step >= self.cfg.max_steps
 
@@ -636,6 +688,8 @@ class _Run:
             self.paths["samples"].append(save_grid(
                 self.generator(64, z=self.fixed_noise),
                 self.paths["out_dir"] / "samples" / f"epoch_{self.epoch:04d}.png"))
+        if cfg.eval_every and self.epoch % cfg.eval_every == 0:
+            self._evaluate()
         if cfg.checkpoint_every and self.epoch % cfg.checkpoint_every == 0:
             self.save_checkpoint(self.epoch)
         return True

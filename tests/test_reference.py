@@ -125,6 +125,21 @@ def test_bce_with_logits_matches_the_naive_formula(rng):
     assert float(ref.bce_with_logits(z, t)[0]) == pytest.approx(naive, rel=1e-12)
 
 
+@pytest.mark.parametrize("N,C", [(1, 1), (1, 3), (5, 10), (7, 4)])
+def test_softmax_cross_entropy_gradient(rng, N, C):
+    z = 3 * rng.standard_normal((N, C))
+    labels = rng.integers(0, C, N)
+    loss = lambda: float(ref.softmax_cross_entropy(z, labels)[0])
+    check("dlogits", ref.softmax_cross_entropy(z, labels)[1], numeric_grad(loss, z))
+
+
+def test_softmax_cross_entropy_matches_the_naive_formula(rng):
+    z, labels = rng.standard_normal((6, 10)), rng.integers(0, 10, 6)
+    p = np.exp(z) / np.exp(z).sum(axis=1, keepdims=True)
+    naive = -np.log(p[np.arange(6), labels]).mean()
+    assert float(ref.softmax_cross_entropy(z, labels)[0]) == pytest.approx(naive, rel=1e-12)
+
+
 def test_adam_step_matches_the_textbook_form(rng):
     n = 20
     p, g, m, v = rng.standard_normal(n), rng.standard_normal(n), rng.standard_normal(n), rng.uniform(0, 1, n)

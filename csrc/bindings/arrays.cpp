@@ -46,20 +46,29 @@ static bool is_c_contiguous(const std::vector<int64_t>& shape, py::handle stride
   return true;
 }
 
-Array Checker::parse(py::handle obj, const char* name, bool writable) {
+Array Checker::parse(py::handle obj, const char* name, bool writable, Elem elem) {
+  const std::string dtype = elem == Elem::F32 ? "float32" : "int64";
   Array a;
   a.obj = py::reinterpret_borrow<py::object>(obj);
   if (py::isinstance<py::array>(obj)) {
     auto arr = py::reinterpret_borrow<py::array>(obj);
-    if (!arr.dtype().is(py::dtype::of<float>()))
-      throw py::type_error(std::string(op_) + ": " + name + ": expected dtype float32, got " +
-                           py::str(arr.dtype()).cast<std::string>());
+    // int64 by kind and size: it is NPY_LONG or NPY_LONGLONG depending on the platform.
+    const py::dtype dt = arr.dtype();
+    const bool dtype_ok = elem == Elem::F32 ? dt.is(py::dtype::of<float>())
+                                            : dt.kind() == 'i' && dt.itemsize() == 8 &&
+                                                  dt.byteorder() != '>';
+    if (!dtype_ok)
+      throw py::type_error(std::string(op_) + ": " + name + ": expected dtype " +
+                           dtype + ", got " + py::str(arr.dtype()).cast<std::string>());
     a.shape.assign(arr.shape(), arr.shape() + arr.ndim());
     if (!(arr.flags() & py::array::c_style))
       fail_value(std::string(name) + ": must be C-contiguous (use numpy.ascontiguousarray)");
     if (writable && !arr.writeable()) fail_value(std::string(name) + ": must be writable");
     // Inputs may be read-only arrays; only arrays checked writable above are written.
-    a.data = const_cast<float*>(static_cast<const float*>(arr.data()));
+    if (elem == Elem::F32)
+      a.data = const_cast<float*>(static_cast<const float*>(arr.data()));
+    else
+      a.int_data = static_cast<const int64_t*>(arr.data());
     a.device = Device::CPU;
   } else if (py::hasattr(obj, "__cuda_array_interface__")) {
 #ifndef GF_WITH_CUDA
@@ -68,24 +77,31 @@ Array Checker::parse(py::handle obj, const char* name, bool writable) {
 #else
     py::dict cai = obj.attr("__cuda_array_interface__");
     std::string typestr = cai["typestr"].cast<std::string>();
-    if (typestr != "<f4")
-      throw py::type_error(std::string(op_) + ": " + name +
-                           ": expected dtype float32 ('<f4'), got '" + typestr + "'");
+    const char* want = elem == Elem::F32 ? "<f4" : "<i8";
+    if (typestr != want)
+      throw py::type_error(std::string(op_) + ": " + name + ": expected dtype " +
+                           dtype + " ('" + want + "'), got '" + typestr + "'");
     a.shape = cai["shape"].cast<std::vector<int64_t>>();
-    if (!is_c_contiguous(a.shape, cai.contains("strides") ? cai["strides"] : py::none(), 4))
+    if (!is_c_contiguous(a.shape, cai.contains("strides") ? cai["strides"] : py::none(),
+                         elem == Elem::F32 ? 4 : 8))
       fail_value(std::string(name) + ": must be C-contiguous (use cupy.ascontiguousarray)");
     py::tuple data = cai["data"];
     if (writable && data[1].cast<bool>()) fail_value(std::string(name) + ": must be writable");
-    a.data = reinterpret_cast<float*>(data[0].cast<uintptr_t>());
+    const uintptr_t ptr = data[0].cast<uintptr_t>();
+    if (elem == Elem::F32)
+      a.data = reinterpret_cast<float*>(ptr);
+    else
+      a.int_data = reinterpret_cast<const int64_t*>(ptr);
     a.device = Device::CUDA;
-    a.device_id = a.numel() > 0 ? cuda_pointer_device(a.data) : cuda_current_device();
+    a.device_id = a.numel() > 0 ? cuda_pointer_device(reinterpret_cast<void*>(ptr))
+                                : cuda_current_device();
     if (a.device_id < 0)
       fail_value(std::string(name) + ": __cuda_array_interface__ points to host memory");
 #endif
   } else {
     throw py::type_error(std::string(op_) + ": " + name +
-                         ": expected a numpy.ndarray or a CUDA array (cupy.ndarray) of "
-                         "float32, got " + type_name(obj));
+                         ": expected a numpy.ndarray or a CUDA array (cupy.ndarray) of " +
+                         dtype + ", got " + type_name(obj));
   }
   join_device(a, name);
   return a;
@@ -137,6 +153,14 @@ Array Checker::input_ranked(py::handle obj, const char* name, size_t min_rank, s
     fail_value(std::string(name) + ": expected " + want + " dimensions, got " +
                std::to_string(a.shape.size()) + " with shape " + shape_str(a.shape));
   }
+  return a;
+}
+
+Array Checker::int_input(py::handle obj, const char* name, size_t rank) {
+  Array a = parse(obj, name, false, Elem::I64);
+  if (a.shape.size() != rank)
+    fail_value(std::string(name) + ": expected " + std::to_string(rank) + " dimensions, got " +
+               std::to_string(a.shape.size()) + " with shape " + shape_str(a.shape));
   return a;
 }
 

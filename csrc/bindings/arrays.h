@@ -1,5 +1,6 @@
 // Argument checking for the bindings: turns NumPy arrays and CUDA arrays (anything with
-// __cuda_array_interface__, e.g. CuPy) into a raw float32 pointer plus shape, after
+// __cuda_array_interface__, e.g. CuPy) into a raw float32 pointer plus shape (or, for class
+// labels only, an int64 pointer: Checker::int_input), after
 // checking dtype, layout, writability, shape and device. Every failure is a Python
 // TypeError/ValueError naming the op and the argument. No math here.
 #pragma once
@@ -24,7 +25,8 @@ enum class Device { CPU, CUDA };
 
 struct Array {
   py::object obj;
-  float* data = nullptr;
+  float* data = nullptr;         // float32 arrays (every array but int_input's)
+  const int64_t* int_data = nullptr;  // int64 arrays (int_input only)
   std::vector<int64_t> shape;
   Device device = Device::CPU;
   int device_id = -1;  // CUDA device ordinal, -1 on the CPU
@@ -45,6 +47,9 @@ class Checker {
   Array input(py::handle obj, const char* name, size_t rank);
   // Same, with any rank in [min_rank, max_rank].
   Array input_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank);
+  // An int64, C-contiguous, read-only input (class labels) of this rank, on the same
+  // device as the call's other arrays. Only int_data is set.
+  Array int_input(py::handle obj, const char* name, size_t rank);
   // An input that is also written (Adam's moments, BatchNorm's running statistics).
   Array in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape);
   // An optional input: None gives an empty Array (data == nullptr).
@@ -62,7 +67,8 @@ class Checker {
   Stream stream() const;
 
  private:
-  Array parse(py::handle obj, const char* name, bool writable);
+  enum class Elem { F32, I64 };
+  Array parse(py::handle obj, const char* name, bool writable, Elem elem = Elem::F32);
   void join_device(const Array& a, const char* name);
 
   const char* op_;

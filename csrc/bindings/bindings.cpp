@@ -21,6 +21,7 @@
 #include "gemm/gemm.h"
 #include "leaky_relu/leaky_relu.h"
 #include "linear/linear.h"
+#include "softmax_cross_entropy/softmax_cross_entropy.h"
 #include "tanh/tanh.h"
 
 namespace py = pybind11;
@@ -313,6 +314,31 @@ py::tuple bce_with_logits(py::handle z_, py::handle t_, py::handle loss_, py::ha
   return py::make_tuple(loss.obj, dz.obj);
 }
 
+py::tuple softmax_cross_entropy(py::handle z_, py::handle labels_, py::handle loss_,
+                                py::handle dz_) {
+  Checker c("softmax_cross_entropy");
+  Array z = c.input(z_, "logits", 2);
+  const int64_t N = z.dim(0), C = z.dim(1);
+  if (N == 0) c.fail_value("logits: the mean of an empty batch is undefined");
+  if (C == 0) c.fail_value("logits: expected at least one class, got shape " +
+                           gf::py_args::shape_str(z.shape));
+  Array labels = c.int_input(labels_, "labels", 1);
+  c.expect_shape(labels, "labels", {N});
+  // On the CPU every label is checked here; on CUDA that would need a device-to-host copy,
+  // so the kernel writes NaN for a bad row instead (softmax_cross_entropy.h).
+  if (!c.on_cuda())
+    for (int64_t i = 0; i < N; ++i)
+      if (!gf::label_in_range(labels.int_data[i], C))
+        c.fail_value("labels: expected class indices in [0, " + std::to_string(C) + "), got " +
+                     std::to_string(labels.int_data[i]) + " at index " + std::to_string(i));
+  Array loss = c.output(loss_, "loss", {});
+  Array dz = c.output(dz_, "dlogits", z.shape);
+  GF_DISPATCH(c, gf::softmax_cross_entropy_cpu(z.data, labels.int_data, loss.data, dz.data, N, C),
+              gf::softmax_cross_entropy_cuda(z.data, labels.int_data, loss.data, dz.data, N, C,
+                                             stream));
+  return py::make_tuple(loss.obj, dz.obj);
+}
+
 void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64_t step,
                double lr, double beta1, double beta2, double eps) {
   Checker c("adam_step");
@@ -406,6 +432,8 @@ PYBIND11_MODULE(_C, m) {
         "dy"_a, "p"_a, "seed"_a, "dx"_a = none);
   m.def("bce_with_logits", &bce_with_logits, "logits"_a, "targets"_a, "loss"_a = none,
         "dlogits"_a = none);
+  m.def("softmax_cross_entropy", &softmax_cross_entropy, "logits"_a, "labels"_a,
+        "loss"_a = none, "dlogits"_a = none);
   m.def("adam_step", &adam_step, "params"_a, "grads"_a, "m"_a, "v"_a, "step"_a, "lr"_a = 1e-3,
         "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8);
 
