@@ -18,12 +18,12 @@ bash "$repo/benchmarks/gpu_check.sh" "$work/check" > "$work/check.txt" 2>&1
 echo "gpu_check.sh exit $?"; sed -n '/=== summary/,$p' "$work/check.txt"
 
 cd "$work" || exit 1  # outside the source tree: import the installed gan_fast
-timeout 300 $py "$repo/benchmarks/quality_run.py" --device cuda --data-dir "$GAN_FAST_DATA" \
+timeout 240 $py "$repo/benchmarks/quality_run.py" --device cuda --data-dir "$GAN_FAST_DATA" \
   --out "$work/quality" > "$work/quality.txt" 2>&1
 echo "quality_run.py exit $?"; tail -n 30 "$work/quality.txt"
 
 t0=$SECONDS
-timeout 240 $py -m gan_fast train --epochs 20 --seed 0 --out runs/readme --quiet \
+timeout 100 $py -m gan_fast train --epochs 20 --seed 0 --out runs/readme --quiet \
   && $py -m gan_fast sample --checkpoint runs/readme/checkpoints/last.npz --n 64 --out digits.png
 echo "README digits exit $? in $((SECONDS - t0)) s"
 
