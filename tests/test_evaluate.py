@@ -213,7 +213,7 @@ def test_a_collapsing_generator_raises_a_warning(mnist_dir, tmp_path, monkeypatc
 def test_cuda_evaluation_matches_the_cpu(cuda_backend, test_sample, score):
     import cupy
     images = test_sample
-    cpu, gpu = score(images), score(cupy.asarray(images))
+    cpu, gpu = score(images), score(cupy.asarray(images), device="cuda")
     assert gpu.device == "cuda" and gpu.classes_covered == cpu.classes_covered
     assert gpu.class_fractions == pytest.approx(cpu.class_fractions, abs=2 / CORRUPT_N)
     for k in ("kl_uniform", "inception_score", "mean_confidence"):
