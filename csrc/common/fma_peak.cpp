@@ -21,11 +21,13 @@ GF_INLINE float fma_chains(int64_t iters) {
   using V = typename Vec<W>::type;
   V acc[16];
   for (int i = 0; i < 16; ++i) acc[i] = V{} + 0.001f * i;
-  const V a = V{} + 0.9999f, b = V{} + 1e-6f;
+  V a = V{} + 0.9999f, b = V{} + 1e-6f;
+  // Opaque factors keep the compiler from folding the loop. No barrier inside the loop: one
+  // on an accumulator would pin the array to memory and time store-to-load latency instead.
+  __asm__ volatile("" : "+x"(a), "+x"(b));
   for (int64_t it = 0; it < iters; ++it) {
 #pragma GCC unroll 16
     for (int i = 0; i < 16; ++i) acc[i] = acc[i] * a + b;
-    __asm__ volatile("" : "+x"(acc[0]), "+x"(acc[8]));  // keep the loop from being folded
   }
   V s = acc[0];
   for (int i = 1; i < 16; ++i) s += acc[i];
