@@ -466,13 +466,7 @@ class _Run:
         self.epoch, self.batch_in_epoch, self.global_step = 0, 0, 0
         self.epoch_rng_state = self.data_rng.bit_generator.state
         if restored is not None:
-            arrays, meta = restored
-            self.gan.load(arrays, meta)
-            c = meta["counters"]
-            self.epoch, self.batch_in_epoch, self.global_step = (
-                c["epoch"], c["batch_in_epoch"], c["global_step"])
-            self.epoch_rng_state = meta["rng"]["data_epoch_start"]
-            self.data_rng.bit_generator.state = self.epoch_rng_state
+            self._restore(*restored)
             say(f"resuming from {cfg.resume}: epoch {self.epoch + 1}, step {self.global_step}")
         self.generator = M.Generator(ops, xp, self.gan.g_params, self.gan.bn_stats)
         self.loss_window = xp.zeros((cfg.log_every, 3), dtype=xp.float32)
@@ -577,6 +571,16 @@ class _Run:
                 f"{self.epoch + 1}); training stopped. The last good checkpoint "
                 f"({self.paths['checkpoint']}, if one was written) is left as it was.")
 
+    def _restore(self, arrays, meta):
+        """Load a checkpoint's training state and counters; the epoch's data draw restarts
+        from the state it began with, so the same order, noise and masks follow."""
+        self.gan.load(arrays, meta)
+        c = meta["counters"]
+        self.epoch, self.batch_in_epoch, self.global_step = (
+            c["epoch"], c["batch_in_epoch"], c["global_step"])
+        self.epoch_rng_state = meta["rng"]["data_epoch_start"]
+        self.data_rng.bit_generator.state = self.epoch_rng_state
+
     def _rollback(self, error):
         """on_divergence='rollback': reload the last checkpoint, halve lr; False when the
         run should stop instead (not asked for, no checkpoint, or too many rollbacks)."""
@@ -586,12 +590,7 @@ class _Run:
             return False
         arrays, meta = ckpt.load_checkpoint(path)
         _check_checkpoint(path, arrays, meta)
-        self.gan.load(arrays, meta)
-        c = meta["counters"]
-        self.epoch, self.batch_in_epoch, self.global_step = (
-            c["epoch"], c["batch_in_epoch"], c["global_step"])
-        self.epoch_rng_state = meta["rng"]["data_epoch_start"]
-        self.data_rng.bit_generator.state = self.epoch_rng_state
+        self._restore(arrays, meta)
         self.window_steps = []
         self.history = [h for h in self.history if h["step"] <= self.global_step]
         self.rollbacks += 1
