@@ -30,14 +30,17 @@ GF_INLINE float exp_reduced(float x) {  // e^x for 0 <= x <= 18
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float er = p * (r * r) + r + 1.f;
-  const int32_t bits = (n + 127) << 23;
+  const uint32_t bits = static_cast<uint32_t>(n + 127) << 23;  // 0 <= n <= 26
   float two_n;
   std::memcpy(&two_n, &bits, sizeof two_n);
   return er * two_n;
 }
 
 GF_INLINE float tanh_fast(float x) {
-  const float ax = std::min(x < 0.f ? -x : x, 9.f);
+  // Written so that NaN clamps to 9 too (std::min would pass NaN on into exp_reduced,
+  // whose float-to-int conversion is then undefined); the NaN itself is returned below.
+  const float abs_x = x < 0.f ? -x : x;
+  const float ax = abs_x < 9.f ? abs_x : 9.f;
   const float z = x * x;
   float p = -5.70498872745e-3f;
   p = p * z + 2.06390887954e-2f;
