@@ -30,20 +30,12 @@ import numpy as np
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
 
 import gan_fast  # noqa: E402
-from step_bench import _gan_fast_step, _torch_step, step_flop  # noqa: E402
+from step_bench import _gan_fast_step, _torch_step, gan_step, step_flop  # noqa: E402
 
 
 def _reference_step(batch):
     from gan_fast import reference
-    from gan_fast.trainer import TrainConfig, _GAN
-    gan = _GAN(TrainConfig(batch_size=batch), reference, np)
-    rng = np.random.default_rng(0)
-    data = rng.uniform(-1, 1, (4 * batch, 1, 28, 28)).astype(np.float32)
-    idx = rng.permutation(4 * batch)[:batch]
-    z = rng.standard_normal((batch, 100)).astype(np.float32)
-    losses = np.empty(3, np.float32)
-    counter = iter(range(1 << 62))
-    return lambda: gan.step(next(counter), data, idx, z, losses)
+    return gan_step(reference, np, batch)
 
 
 def _timed(fn, steps):

@@ -8,14 +8,17 @@ sum is close to the whole step (the rest is Python)."""
 from __future__ import annotations
 
 import collections
+import pathlib
 import statistics
 import sys
 import time
 
 import numpy as np
 
-from gan_fast import ops
-from gan_fast.trainer import TrainConfig, _GAN
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+
+from gan_fast import ops  # noqa: E402
+from step_bench import gan_step  # noqa: E402
 
 
 class TimedOps:
@@ -38,19 +41,14 @@ class TimedOps:
 
 def profile(batch, reps=10):
     timed = TimedOps()
-    gan = _GAN(TrainConfig(batch_size=batch), timed, np)
-    rng = np.random.default_rng(0)
-    data = rng.uniform(-1, 1, (4 * batch, 1, 28, 28)).astype(np.float32)
-    idx = rng.permutation(4 * batch)[:batch]
-    z = rng.standard_normal((batch, 100)).astype(np.float32)
-    losses = np.empty(3, np.float32)
-    for s in range(3):
-        gan.step(s, data, idx, z, losses)
+    step = gan_step(timed, np, batch)
+    for _ in range(3):
+        step()
     timed.samples.clear()
     steps = []
-    for s in range(reps):
+    for _ in range(reps):
         t0 = time.perf_counter()
-        gan.step(s, data, idx, z, losses)
+        step()
         steps.append(time.perf_counter() - t0)
     per_op = {k: sum(v) / reps for k, v in timed.samples.items()}  # mean per step
     print(f"batch {batch}: {statistics.median(steps) * 1e3:.2f} ms/step (median of {reps}); "

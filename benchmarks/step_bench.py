@@ -29,11 +29,11 @@ def step_flop(batch):
     return batch * (g_fwd + d_step + g_step)
 
 
-def _gan_fast_step(device, batch):
-    from gan_fast import ops
+def gan_step(ops_module, xp, batch, device="cpu"):
+    """A closure running one training step of gan_fast's trainer (_GAN.step) on ops_module
+    (gan_fast.ops, gan_fast.reference, or a wrapper of either) over random images."""
     from gan_fast.trainer import TrainConfig, _GAN
-    xp = np if device == "cpu" else __import__("cupy")
-    gan = _GAN(TrainConfig(batch_size=batch, device=device), ops, xp)
+    gan = _GAN(TrainConfig(batch_size=batch, device=device), ops_module, xp)
     rng = np.random.default_rng(0)
     data = xp.asarray(rng.uniform(-1, 1, (4 * batch, 1, 28, 28)).astype(np.float32))
     idx = xp.asarray(rng.permutation(4 * batch)[:batch])
@@ -41,6 +41,12 @@ def _gan_fast_step(device, batch):
     losses = xp.empty(3, np.float32)
     counter = iter(range(1 << 62))
     return lambda: gan.step(next(counter), data, idx, z, losses)
+
+
+def _gan_fast_step(device, batch):
+    from gan_fast import ops
+    xp = np if device == "cpu" else __import__("cupy")
+    return gan_step(ops, xp, batch, device)
 
 
 def _torch_step(device, batch, dropout):
