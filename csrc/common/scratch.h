@@ -13,7 +13,7 @@
 
 namespace gf {
 
-enum class ScratchSlot { gemm_pack, conv_cols, conv_grouped, count };
+enum class ScratchSlot { gemm_pack, conv_cols, conv_grouped, conv_dw_partials, count };
 
 float* thread_scratch(ScratchSlot slot, int64_t floats);
 

@@ -5,13 +5,15 @@
 // so small feature maps still give gemm wide matrices) is unfolded by im2col into
 // cols [C·R·S, G·P·Q], column (image, p, q). Then, with w viewed as [K, C·R·S]:
 //   forward   out[K, G·P·Q] = w · cols (+ b),  scattered to y[n, K, P, Q]
-//   dw       dw[K, C·R·S] += dy_g · rows     (groups in order; beta = 0 for the first;
-//            rows = colsᵀ [G·P·Q, C·R·S] is unfolded directly by im2row)
+//   dw       dw_g[K, C·R·S] = dy_g · rows, one partial per group (rows = colsᵀ
+//            [G·P·Q, C·R·S] is unfolded directly by im2row), then dw = Σ_g dw_g with the
+//            groups added in order
 //   dx       dcols = wᵀ · dy_g, then col2im adds every tap back into dx in a fixed order
 //   db       Σ over n, p, q of dy, in double, n and then p·Q + q ascending
 // where dy_g [K, G·P·Q] gathers the group's dy. With G = 1, out and dy_g are y and dy
 // themselves. Every sum runs in an order fixed by the shape, never by the threads.
-// forward runs whole groups per thread (one fork per call). Workspace: per-thread scratch
+// forward and backward run whole groups per thread (one fork per call; with a single
+// group the parallelism is inside gemm instead). Workspace: per-thread scratch
 // reused across calls (common/scratch.h). Tests: tests/test_conv2d.py.
 #include "conv2d/conv2d.h"
 
@@ -172,24 +174,38 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
   if (db != nullptr) bias_grad(dy, g, db);
   if (dw != nullptr && s.N == 0) std::fill(dw, dw + s.K * g.CRS, 0.f);
   if (dw == nullptr && dx == nullptr) return;
-  // im2row for dw, then dcols for dx
-  float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * g.G * g.PQ);
-  float* grouped = thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ);
-  for (int64_t n0 = 0; n0 < s.N; n0 += g.G) {
-    const int64_t count = std::min(g.G, s.N - n0), ld = count * g.PQ;
+  const int64_t groups = (s.N + g.G - 1) / g.G, dw_size = s.K * g.CRS;
+  // Each group's dw lands in its own partial (the calling thread's scratch, shared with the
+  // team), so the groups can run on any thread and still be added in group order below.
+  float* partials = dw != nullptr && groups > 1
+                        ? thread_scratch(ScratchSlot::conv_dw_partials, groups * dw_size)
+                        : dw;
+#pragma omp parallel for schedule(static) if (groups > 1)
+  for (int64_t group = 0; group < groups; ++group) {
+    const int64_t n0 = group * g.G, count = std::min(g.G, s.N - n0), ld = count * g.PQ;
+    float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * g.G * g.PQ);
     const float* dy_g = dy + n0 * s.K * g.PQ;
     if (g.G > 1) {
+      float* grouped = thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ);
       copy_planes(dy_g, batch_order(g), grouped, group_order(g, count), g, count);
       dy_g = grouped;
     }
     if (dw != nullptr) {
       im2row(x, g, n0, count, cols);
-      gemm_cpu(false, false, s.K, g.CRS, ld, 1.f, dy_g, ld, cols, g.CRS, n0 == 0 ? 0.f : 1.f,
-               dw, g.CRS);
+      gemm_cpu(false, false, s.K, g.CRS, ld, 1.f, dy_g, ld, cols, g.CRS, 0.f,
+               partials + group * dw_size, g.CRS);
     }
     if (dx != nullptr) {
       gemm_cpu(true, false, g.CRS, ld, s.K, 1.f, w, g.CRS, dy_g, ld, 0.f, cols, ld);
       col2im(cols, g, n0, count, dx);
+    }
+  }
+  if (dw != nullptr && groups > 1) {
+#pragma omp parallel for schedule(static)
+    for (int64_t j = 0; j < dw_size; ++j) {
+      float sum = partials[j];
+      for (int64_t group = 1; group < groups; ++group) sum += partials[group * dw_size + j];
+      dw[j] = sum;
     }
   }
 }
