@@ -6,17 +6,6 @@
 #include "common/parallel.h"
 
 namespace gf {
-namespace {
-
-struct AdamUpdate {
-  float *p, *m, *v;
-  const float* g;
-  AdamParams a;
-  GF_INLINE void operator()(int64_t i) const { adam_update(p[i], g[i], m[i], v[i], a); }
-};
-
-}  // namespace
-
 void adam_step_cpu(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a) {
   elementwise_cpu(n, kParallelGrain, AdamUpdate{p, m, v, g, a});
 }

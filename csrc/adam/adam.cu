@@ -7,22 +7,9 @@
 
 namespace gf {
 
-namespace {
-
-struct AdamStep {
-  float* p;
-  const float* g;
-  float* m;
-  float* v;
-  AdamParams a;
-  __device__ void operator()(int64_t i) const { adam_update(p[i], g[i], m[i], v[i], a); }
-};
-
-}  // namespace
-
 void adam_step_cuda(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a,
                     Stream stream) {
-  launch_elementwise(n, AdamStep{p, g, m, v, a}, static_cast<cudaStream_t>(stream));
+  launch_elementwise(n, AdamUpdate{p, m, v, g, a}, static_cast<cudaStream_t>(stream));
 }
 
 }  // namespace gf

@@ -32,6 +32,14 @@ GF_HD void adam_update(float& p, float g, float& m, float& v, const AdamParams& 
   p -= a.step_size * m / (sqrtf(v) * a.inv_sqrt_bias2 + a.eps);
 }
 
+// Per-element functor, run by both backends' elementwise launchers.
+struct AdamUpdate {
+  float *p, *m, *v;
+  const float* g;
+  AdamParams a;
+  GF_HD void operator()(int64_t i) const { adam_update(p[i], g[i], m[i], v[i], a); }
+};
+
 void adam_step_cpu(float* p, const float* g, float* m, float* v, int64_t n, const AdamParams& a);
 
 #ifdef GF_WITH_CUDA

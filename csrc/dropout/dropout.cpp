@@ -7,20 +7,6 @@
 #include "common/parallel.h"
 
 namespace gf {
-namespace {
-
-struct DropoutApply {
-  const float* in;
-  float* out;
-  float p, scale;
-  uint64_t seed;
-  GF_INLINE void operator()(int64_t i) const {
-    out[i] = dropout_apply(in[i], seed, static_cast<uint64_t>(i), p, scale);
-  }
-};
-
-}  // namespace
-
 void dropout_apply_cpu(const float* in, float* out, int64_t n, float p, uint64_t seed) {
   elementwise_cpu(n, kParallelGrain / 4, DropoutApply{in, out, p, 1.f / (1.f - p), seed});
 }

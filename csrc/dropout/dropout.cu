@@ -7,24 +7,10 @@
 
 namespace gf {
 
-namespace {
-
-struct DropoutApply {
-  const float* in;
-  float* out;
-  uint64_t seed;
-  float p, scale;
-  __device__ void operator()(int64_t i) const {
-    out[i] = dropout_apply(in[i], seed, static_cast<uint64_t>(i), p, scale);
-  }
-};
-
-}  // namespace
-
 void dropout_apply_cuda(const float* in, float* out, int64_t n, float p, uint64_t seed,
                         Stream stream) {
   const float scale = 1.f / (1.f - p);  // computed exactly as dropout_apply_cpu does
-  launch_elementwise(n, DropoutApply{in, out, seed, p, scale}, static_cast<cudaStream_t>(stream));
+  launch_elementwise(n, DropoutApply{in, out, p, scale, seed}, static_cast<cudaStream_t>(stream));
 }
 
 }  // namespace gf

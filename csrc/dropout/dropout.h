@@ -34,6 +34,18 @@ GF_HD float dropout_apply(float v, uint64_t seed, uint64_t index, float p, float
   return dropout_uniform(seed, index) >= p ? v * scale : 0.f;
 }
 
+// Per-element functor, run by both backends' elementwise launchers; scale = 1.f / (1.f − p)
+// is computed once by the caller, the same way on both.
+struct DropoutApply {
+  const float* in;
+  float* out;
+  float p, scale;
+  uint64_t seed;
+  GF_HD void operator()(int64_t i) const {
+    out[i] = dropout_apply(in[i], seed, static_cast<uint64_t>(i), p, scale);
+  }
+};
+
 // Forward (in = x, out = y) and backward (in = dy, out = dx) are the same masked scale.
 void dropout_apply_cpu(const float* in, float* out, int64_t n, float p, uint64_t seed);
 

@@ -6,25 +6,6 @@
 #include "common/parallel.h"
 
 namespace gf {
-namespace {
-
-struct LeakyReluForward {
-  const float* x;
-  float* y;
-  float slope;
-  GF_INLINE void operator()(int64_t i) const { y[i] = leaky_relu(x[i], slope); }
-};
-
-struct LeakyReluBackward {
-  const float* dy;
-  const float* x;
-  float* dx;
-  float slope;
-  GF_INLINE void operator()(int64_t i) const { dx[i] = leaky_relu_grad(dy[i], x[i], slope); }
-};
-
-}  // namespace
-
 void leaky_relu_forward_cpu(const float* x, float* y, int64_t n, float slope) {
   elementwise_cpu(n, kParallelGrain, LeakyReluForward{x, y, slope});
 }

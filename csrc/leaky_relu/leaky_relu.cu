@@ -6,25 +6,6 @@
 
 namespace gf {
 
-namespace {
-
-struct LeakyReluForward {
-  const float* x;
-  float* y;
-  float slope;
-  __device__ void operator()(int64_t i) const { y[i] = leaky_relu(x[i], slope); }
-};
-
-struct LeakyReluBackward {
-  const float* dy;
-  const float* x;
-  float* dx;
-  float slope;
-  __device__ void operator()(int64_t i) const { dx[i] = leaky_relu_grad(dy[i], x[i], slope); }
-};
-
-}  // namespace
-
 void leaky_relu_forward_cuda(const float* x, float* y, int64_t n, float slope, Stream stream) {
   launch_elementwise(n, LeakyReluForward{x, y, slope}, static_cast<cudaStream_t>(stream));
 }

@@ -13,6 +13,22 @@ namespace gf {
 GF_HD float leaky_relu(float x, float slope) { return x > 0.f ? x : slope * x; }
 GF_HD float leaky_relu_grad(float dy, float x, float slope) { return x > 0.f ? dy : slope * dy; }
 
+// Per-element functors, run by the CPU's elementwise_cpu and CUDA's launch_elementwise.
+struct LeakyReluForward {
+  const float* x;
+  float* y;
+  float slope;
+  GF_HD void operator()(int64_t i) const { y[i] = leaky_relu(x[i], slope); }
+};
+
+struct LeakyReluBackward {
+  const float* dy;
+  const float* x;
+  float* dx;
+  float slope;
+  GF_HD void operator()(int64_t i) const { dx[i] = leaky_relu_grad(dy[i], x[i], slope); }
+};
+
 void leaky_relu_forward_cpu(const float* x, float* y, int64_t n, float slope);
 void leaky_relu_backward_cpu(const float* dy, const float* x, float* dx, int64_t n, float slope);
 

@@ -60,13 +60,6 @@ struct TanhForward {
   GF_INLINE void operator()(int64_t i) const { y[i] = tanh_fast(x[i]); }
 };
 
-struct TanhBackward {
-  const float* dy;
-  const float* y;
-  float* dx;
-  GF_INLINE void operator()(int64_t i) const { dx[i] = tanh_grad(dy[i], y[i]); }
-};
-
 }  // namespace
 
 void tanh_forward_cpu(const float* x, float* y, int64_t n) {

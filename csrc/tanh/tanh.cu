@@ -15,13 +15,6 @@ struct TanhForward {
   __device__ void operator()(int64_t i) const { y[i] = tanhf(x[i]); }
 };
 
-struct TanhBackward {
-  const float* dy;
-  const float* y;
-  float* dx;
-  __device__ void operator()(int64_t i) const { dx[i] = tanh_grad(dy[i], y[i]); }
-};
-
 }  // namespace
 
 void tanh_forward_cuda(const float* x, float* y, int64_t n, Stream stream) {

@@ -13,6 +13,14 @@ namespace gf {
 
 GF_HD float tanh_grad(float dy, float y) { return dy * ((1.f - y) * (1.f + y)); }
 
+// Per-element backward functor, run by both backends' elementwise launchers.
+struct TanhBackward {
+  const float* dy;
+  const float* y;
+  float* dx;
+  GF_HD void operator()(int64_t i) const { dx[i] = tanh_grad(dy[i], y[i]); }
+};
+
 void tanh_forward_cpu(const float* x, float* y, int64_t n);
 void tanh_backward_cpu(const float* dy, const float* y, float* dx, int64_t n);
 
