@@ -243,18 +243,12 @@ def generator_backward(ops, p, g, ws, z, dimage):
 def discriminator_forward(ops, p, ws, x, seed, step, pass_, training=True):
     """x [m, 1, 28, 28] -> ws.logits [m, 1]. Dropout masks come from
     dropout_seed(seed, step, layer, pass_); training=False skips dropout."""
-    ops.conv2d_forward(x, p["conv1.w"], None, 2, 1, out=ws.c1)
-    ops.leaky_relu_forward(ws.c1, LEAKY_SLOPE, out=ws.a1)
-    h = ws.a1
-    if training:
-        ops.dropout_forward(ws.a1, DROPOUT_P, dropout_seed(seed, step, 0, pass_), out=ws.d1)
-        h = ws.d1
-    ops.conv2d_forward(h, p["conv2.w"], None, 2, 1, out=ws.c2)
-    ops.leaky_relu_forward(ws.c2, LEAKY_SLOPE, out=ws.a2)
-    h = ws.a2
-    if training:
-        ops.dropout_forward(ws.a2, DROPOUT_P, dropout_seed(seed, step, 1, pass_), out=ws.d2)
-        h = ws.d2
+    h = x
+    for layer, (c, a, d) in enumerate(((ws.c1, ws.a1, ws.d1), (ws.c2, ws.a2, ws.d2))):
+        ops.conv2d_forward(h, p[f"conv{layer + 1}.w"], None, 2, 1, out=c)
+        h = ops.leaky_relu_forward(c, LEAKY_SLOPE, out=a)
+        if training:
+            h = ops.dropout_forward(a, DROPOUT_P, dropout_seed(seed, step, layer, pass_), out=d)
     ops.linear_forward(h.reshape(ws.m, D_FLAT), p["fc.w"], p["fc.b"], out=ws.logits)
     return ws.logits
 

@@ -76,6 +76,14 @@ def check(name, actual, ref, floor=None):
     assert_close(name, actual, ref, tol=tol)
 
 
+def check_grads(op, got, refs, floors, need):
+    """A backward's (dx, dw, db): None exactly where need_* was False, else checked."""
+    for name, g, r, m, n in zip(("dx", "dw", "db"), got, refs, floors, need):
+        assert (g is None) == (not n)
+        if n:
+            check(f"{op}.{name}", g, r, m)
+
+
 def maybe_out(draw, shape):
     """None (the op allocates) or a NaN-poisoned buffer of the right shape."""
     return np.full(shape, np.nan, np.float32) if draw(st.booleans()) else None
@@ -99,10 +107,7 @@ def test_linear(data):
     got = ops.linear_backward(dy, x, w, *need, *outs)
     ref = reference.linear_backward(*f64(dy, x, w), *need)
     mag = reference.linear_backward(*f64(np.abs(dy), ax, aw), *need)
-    for name, g, r, m, n in zip(("dx", "dw", "db"), got, ref, mag, need):
-        assert (g is None) == (not n)
-        if n:
-            check(f"linear_backward.{name}", g, r, m)
+    check_grads("linear_backward", got, ref, mag, need)
 
 
 @st.composite
@@ -144,10 +149,7 @@ def test_conv2d(data, shapes):
     refs = reference.conv2d_backward(*f64(dy, x, w), stride, padding, *need)
     mags = reference.conv2d_backward(*f64(np.abs(dy), np.abs(x), np.abs(w)), stride, padding,
                                      *need)
-    for name, g, r, m, n in zip(("dx", "dw", "db"), got, refs, mags, need):
-        assert (g is None) == (not n)
-        if n:
-            check(f"conv2d_backward.{name}", g, r, m)
+    check_grads("conv2d_backward", got, refs, mags, need)
 
 
 @st.composite
