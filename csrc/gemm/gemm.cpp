@@ -34,7 +34,7 @@ namespace gf {
 namespace {
 
 constexpr int64_t kKC = 256;  // K step: fixed, so the order of every sum is fixed
-constexpr int64_t kMC = 96;   // rows of a C block; a multiple of every MR
+constexpr int64_t kMC = 128;  // rows of a C block (rounded up to a multiple of MR)
 constexpr int64_t kNC = 512;  // columns of a C block; kKC × kNC packed B = 512 KiB, in L2
 // Below this many flops one thread finishes before a second one would have started.
 constexpr double kMinParallelFlops = 1 << 18;
@@ -67,7 +67,9 @@ GF_INLINE void pack_panels(const float* src, int64_t sx, int64_t sk, int64_t wid
   for (int64_t x0 = 0; x0 < width; x0 += R, dst += R * kc) {
     const int64_t live = std::min<int64_t>(R, width - x0);
     const float* panel = src + x0 * sx;
-    if (sx == 1) {  // a panel's R values at one k are contiguous in src
+    if (sx == 1 && live == R) {  // a whole panel: R contiguous floats per k
+      for (int64_t k = 0; k < kc; ++k) std::memcpy(dst + k * R, panel + k * sk, R * sizeof(float));
+    } else if (sx == 1) {  // a panel's R values at one k are contiguous in src
       for (int64_t k = 0; k < kc; ++k)
         for (int r = 0; r < R; ++r) dst[k * R + r] = r < live ? panel[k * sk + r] : 0.f;
     } else {  // walk each x along k, where src is contiguous (or at least shorter-strided)
