@@ -13,15 +13,8 @@
 
 namespace gf {
 
-enum class ScratchSlot {
-  gemm_pack, conv_cols, conv_grouped, conv_dw_partials, conv_gather, conv_scatter, count
-};
+enum class ScratchSlot { gemm_pack, conv_cols, conv_grouped, conv_dw_partials, conv_plane, count };
 
 float* thread_scratch(ScratchSlot slot, int64_t floats);
-
-// The same buffer holding 32-bit integers (index tables) instead of floats.
-inline int32_t* thread_scratch_ints(ScratchSlot slot, int64_t ints) {
-  return reinterpret_cast<int32_t*>(thread_scratch(slot, ints));
-}
 
 }  // namespace gf

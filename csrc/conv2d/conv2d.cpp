@@ -18,6 +18,7 @@
 #include "conv2d/conv2d.h"
 
 #include <algorithm>
+#include <cstring>
 
 #include "common/cpu_isa.h"
 #include "common/parallel.h"
@@ -31,149 +32,164 @@ constexpr int64_t kGroupColumns = 1024;
 
 struct ConvGeometry {
   Conv2dShape s;
-  int64_t P, Q, PQ, CRS;  // output plane, its size, and the depth of the lowered gemm
-  int64_t G;              // images per group
+  int64_t P, Q, PQ, HW, CRS;  // output plane and its size, input plane size, gemm depth
+  int64_t Hp, J;              // padded input height; columns of one phase of a padded row
+  int64_t G;                  // images per group
 };
 
 ConvGeometry geometry(const Conv2dShape& s) {
   const int64_t P = s.P(), Q = s.Q(), PQ = P * Q;
   const int64_t G = std::max<int64_t>(1, std::min(s.N, kGroupColumns / PQ));
-  return {s, P, Q, PQ, s.C * s.R * s.S, G};
+  const int64_t J = (s.W + 2 * s.pad_w + s.stride_w - 1) / s.stride_w;
+  return {s, P, Q, PQ, s.H * s.W, s.C * s.R * s.S, s.H + 2 * s.pad_h, J, G};
 }
 
-// The unfolds below are gathers through index tables built once per call (on the
-// calling thread, read by the whole team): an entry is the offset of the value in its
-// source, or -1 where the value is a zero of the padding. The bounds checks then happen
-// once per call instead of once per value, and every row of the unfold is one
-// vectorisable loop (a gather and a select) on the active SIMD path.
+// The unfolds work on phased planes: a plane zero-padded on every side, with the columns
+// of each padded row dealt into `phases` interleaved runs, column wp going to run
+// wp % phases at position wp / phases:
+//   phased[(b·Hp + hp)·J + j] = x[hp − pad_h, j·phases + b − pad_w]  (zero outside x).
+// With phases = stride_w, the values a tap (r, t) reads along an output row p, columns
+// q = 0..Q-1, sit contiguously: run t % stride_w, row p·stride_h + r, from t / stride_w
+// on. With phases = 1 it is the plain padded plane, where a kernel row's S taps at one
+// output pixel sit contiguously. Either way the unfolds are runs of contiguous copies
+// with no bounds checks.
+int64_t phased_size(const ConvGeometry& g, int64_t phases) {
+  return phases * g.Hp * ((g.s.W + 2 * g.s.pad_w + phases - 1) / phases);
+}
 
-// dst[j] = src[index[j]], zero where index[j] < 0. The load always happens (at offset 0
-// for the padding, inside every non-empty source) so the loop needs no mask.
-GF_INLINE void gather_row(const float* src, const int32_t* index, int64_t n, float* dst) {
-#pragma omp simd
-  for (int64_t j = 0; j < n; ++j) {
-    const int32_t o = index[j];
-    const float v = src[o < 0 ? 0 : o];
-    dst[j] = o < 0 ? 0.f : v;
+// Runs are short (Q = 7 values, S = 3 taps in the model), so they move 8 floats at a time
+// (one vector move) instead of through exact-length memcpy calls or scalar loops.
+// kRunSlack floats after every buffer a run reads keep those loads inside it.
+constexpr int64_t kRunSlack = 8;
+
+// dst[0, n) = src[0, n) for a run that starts `room` floats before the end of the block
+// its thread fills in ascending order: while the block has room the last vector may
+// write past n (a later run overwrites it), otherwise the tail is copied exactly.
+GF_INLINE void copy_run(const float* src, int64_t n, float* dst, int64_t room) {
+  int64_t j = 0;
+  for (; j + 8 <= n || (j < n && j + 8 <= room); j += 8) std::memcpy(dst + j, src + j, 8 * sizeof(float));
+  for (; j < n; ++j) dst[j] = src[j];
+}
+
+// dst[0, n) += src[0, n); the lanes past n add +0 (no change: an accumulator that starts
+// at +0 never holds −0).
+GF_INLINE void add_run(const float* src, int64_t n, float* dst) {
+  for (int64_t j = 0; j < n; j += 8)
+    for (int64_t l = 0; l < 8; ++l) {
+      const float v = src[j + l];  // always loaded (the slack is there), so no mask
+      dst[j + l] += j + l < n ? v : 0.f;
+    }
+}
+
+// Fills a phased plane (kRunSlack floats of room after it) from an H × W plane.
+GF_INLINE void build_phased(const float* plane, const ConvGeometry& g, int64_t phases,
+                            float* phased) {
+  const Conv2dShape& s = g.s;
+  const int64_t J = (s.W + 2 * s.pad_w + phases - 1) / phases;
+  std::fill(phased, phased + phases * g.Hp * J + kRunSlack, 0.f);
+  for (int64_t h = 0; h < s.H; ++h) {
+    const float* src = plane + h * s.W;
+    float* row = phased + (s.pad_h + h) * J;
+    for (int64_t w = 0, b = s.pad_w % phases, j = s.pad_w / phases; w < s.W; ++w) {
+      row[b * g.Hp * J + j] = src[w];
+      if (++b == phases) b = 0, ++j;
+    }
   }
 }
 
-// taps[(r·S + t)·PQ + p·Q + q] = h·W + w, the pixel of an input plane under tap (r, t)
-// at output (p, q): h = p·stride_h − pad_h + r, w = q·stride_w − pad_w + t.
-void build_taps(const ConvGeometry& g, int32_t* taps) {
-  const Conv2dShape& s = g.s;
-  for (int64_t r = 0; r < s.R; ++r)
-    for (int64_t t = 0; t < s.S; ++t)
-      for (int64_t p = 0; p < g.P; ++p)
-        for (int64_t q = 0; q < g.Q; ++q) {
-          const int64_t h = p * s.stride_h - s.pad_h + r, w = q * s.stride_w - s.pad_w + t;
-          const bool inside = h >= 0 && h < s.H && w >= 0 && w < s.W;
-          taps[((r * s.S + t) * g.P + p) * g.Q + q] = inside ? static_cast<int32_t>(h * s.W + w) : -1;
-        }
-}
-
-// cols[(c, r, t), (i, p, q)] = x[n0 + i, c] at taps[(r, t), (p, q)]; ld = g.G·PQ. One row
-// of the call is one (image, channel, tap): PQ values.
-struct Im2colRow {
+// cols[(c, r, t), (i, p, q)] = x[n0 + i, c, p·stride_h − pad_h + r, q·stride_w − pad_w + t]
+// (zero in the padding); the row stride of cols is ld. One row of the call is one
+// (image, channel) plane: its phased copy, then R·S·P runs of Q values.
+struct Im2colPlane {
   const float* x;
-  const int32_t* taps;
   float* cols;
-  int64_t C, HW, RS, PQ, ld, n0;
+  ConvGeometry g;
+  int64_t ld, n0;
   GF_INLINE void operator()(int64_t row) const {
-    const int64_t rs = row % RS, c = row / RS % C, i = row / RS / C;
-    gather_row(x + ((n0 + i) * C + c) * HW, taps + rs * PQ, PQ, cols + (c * RS + rs) * ld + i * PQ);
+    const Conv2dShape& s = g.s;
+    const int64_t c = row % s.C, i = row / s.C;
+    float* phased = thread_scratch(ScratchSlot::conv_plane, phased_size(g, s.stride_w) + kRunSlack);
+    build_phased(x + ((n0 + i) * s.C + c) * g.HW, g, s.stride_w, phased);
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t t = 0; t < s.S; ++t) {
+        const float* run = phased + ((t % s.stride_w) * g.Hp + r) * g.J + t / s.stride_w;
+        float* dst = cols + ((c * s.R + r) * s.S + t) * ld + i * g.PQ;
+        for (int64_t p = 0; p < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
+          copy_run(run, g.Q, dst, (g.P - p) * g.Q);
+      }
   }
 };
 
-void im2col(const float* x, const ConvGeometry& g, const int32_t* taps, int64_t n0,
-            int64_t count, float* cols) {
-  const int64_t RS = g.s.R * g.s.S;
-  rows_cpu(count * g.s.C * RS, kParallelGrain / g.PQ,
-           Im2colRow{x, taps, cols, g.s.C, g.s.H * g.s.W, RS, g.PQ, g.G * g.PQ, n0});
-}
-
-// rows_index[(p, q), (c, r, t)] = c·HW + taps[(r, t), (p, q)] (-1 in the padding): where
-// im2row's values sit inside one image.
-void build_rows_index(const ConvGeometry& g, const int32_t* taps, int32_t* rows_index) {
-  const int64_t RS = g.s.R * g.s.S, HW = g.s.H * g.s.W;
-  for (int64_t pq = 0; pq < g.PQ; ++pq)
-    for (int64_t c = 0; c < g.s.C; ++c)
-      for (int64_t rs = 0; rs < RS; ++rs) {
-        const int32_t tap = taps[rs * g.PQ + pq];
-        rows_index[pq * g.CRS + c * RS + rs] = tap < 0 ? -1 : static_cast<int32_t>(c * HW + tap);
-      }
+void im2col(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, float* cols) {
+  rows_cpu(count * g.s.C, kParallelGrain / g.PQ, Im2colPlane{x, cols, g, g.G * g.PQ, n0});
 }
 
 // rows[(i, p, q), (c, r, t)] = cols[(c, r, t), (i, p, q)]: im2col transposed, so that the
 // dw gemm reads its B operand (colsᵀ) row-contiguously and packs it with plain copies
-// instead of a transposing gather. One row of the call is one (image, output pixel).
-struct Im2rowRow {
+// instead of a transposing gather. One row of the call is one image: the plain padded
+// copies of its planes, then P·Q·C·R runs of S values.
+struct Im2rowImage {
   const float* x;
-  const int32_t* rows_index;
   float* rows;
-  int64_t CHW, PQ, CRS, n0;
-  GF_INLINE void operator()(int64_t row) const {
-    const int64_t i = row / PQ, pq = row % PQ;
-    gather_row(x + (n0 + i) * CHW, rows_index + pq * CRS, CRS, rows + row * CRS);
+  ConvGeometry g;
+  int64_t n0;
+  GF_INLINE void operator()(int64_t i) const {
+    const Conv2dShape& s = g.s;
+    const int64_t Wp = s.W + 2 * s.pad_w, plane_size = g.Hp * Wp;
+    float* padded = thread_scratch(ScratchSlot::conv_plane, s.C * plane_size + kRunSlack);
+    for (int64_t c = 0; c < s.C; ++c)
+      build_phased(x + ((n0 + i) * s.C + c) * g.HW, g, 1, padded + c * plane_size);
+    float* dst = rows + i * g.PQ * g.CRS;
+    const float* end = dst + g.PQ * g.CRS;
+    for (int64_t p = 0; p < g.P; ++p)
+      for (int64_t q = 0; q < g.Q; ++q) {
+        const float* window = padded + p * s.stride_h * Wp + q * s.stride_w;
+        for (int64_t c = 0; c < s.C; ++c, window += plane_size)
+          for (int64_t r = 0; r < s.R; ++r, dst += s.S) copy_run(window + r * Wp, s.S, dst, end - dst);
+      }
   }
 };
 
-void im2row(const float* x, const ConvGeometry& g, const int32_t* rows_index, int64_t n0,
-            int64_t count, float* rows) {
-  rows_cpu(count * g.PQ, kParallelGrain / std::max<int64_t>(g.CRS, 1),
-           Im2rowRow{x, rows_index, rows, g.s.C * g.s.H * g.s.W, g.PQ, g.CRS, n0});
+void im2row(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, float* rows) {
+  rows_cpu(count, kParallelGrain / std::max<int64_t>(g.PQ * g.CRS, 1), Im2rowImage{x, rows, g, n0});
 }
 
-// The adjoint of im2col as a gather: input pixel hw of a plane receives one dcols entry
-// from each tap (r, t) whose window covers it (at most one output pixel per tap).
-// sources[e·HW + hw] = (r·S + t)·ld + p·Q + q of its e-th such tap, taps ascending, -1
-// past the last; returns the most taps any pixel has.
-int64_t build_col2im_sources(const ConvGeometry& g, const int32_t* taps, int32_t* sources) {
-  const int64_t RS = g.s.R * g.s.S, HW = g.s.H * g.s.W, ld = g.G * g.PQ;
-  std::fill(sources, sources + RS * HW, -1);
-  int64_t most = 0;
-  for (int64_t rs = 0; rs < RS; ++rs)
-    for (int64_t pq = 0; pq < g.PQ; ++pq) {
-      const int32_t hw = taps[rs * g.PQ + pq];
-      if (hw < 0) continue;
-      int64_t e = 0;
-      while (sources[e * HW + hw] >= 0) ++e;
-      sources[e * HW + hw] = static_cast<int32_t>(rs * ld + pq);
-      most = std::max(most, e + 1);
-    }
-  return most;
-}
-
-// dx[n0 + i, c] = Σ_e of its sources in dcols, e ascending: the same sum, in the same
-// order, as adding every tap back into dx with taps ascending. One row of the call is one
+// The adjoint of im2col: dx[n0 + i, c] = Σ over taps (r, t) ascending of the dcols values
+// that tap read from each pixel. Each tap's runs are added into a phased accumulator
+// (a pixel gets at most one value per tap, so its sum runs over the taps in ascending
+// order whatever the layout), which is then cropped into dx. One row of the call is one
 // (image, channel) plane.
 struct Col2imPlane {
   const float* dcols;
-  const int32_t* sources;
   float* dx;
-  int64_t C, HW, RS, PQ, ld, n0, most;
+  ConvGeometry g;
+  int64_t ld, n0;
   GF_INLINE void operator()(int64_t row) const {
-    const int64_t c = row % C, i = row / C;
-    const float* src = dcols + c * RS * ld + i * PQ;
-    float* plane = dx + ((n0 + i) * C + c) * HW;
-    std::fill(plane, plane + HW, 0.f);
-    for (int64_t e = 0; e < most; ++e) {
-      const int32_t* index = sources + e * HW;
-#pragma omp simd
-      for (int64_t j = 0; j < HW; ++j) {
-        const int32_t o = index[j];
-        const float v = src[o < 0 ? 0 : o];
-        plane[j] += o < 0 ? 0.f : v;
+    const Conv2dShape& s = g.s;
+    const int64_t c = row % s.C, i = row / s.C, size = phased_size(g, s.stride_w) + kRunSlack;
+    float* phased = thread_scratch(ScratchSlot::conv_plane, size);
+    std::fill(phased, phased + size, 0.f);
+    for (int64_t r = 0; r < s.R; ++r)
+      for (int64_t t = 0; t < s.S; ++t) {
+        float* run = phased + ((t % s.stride_w) * g.Hp + r) * g.J + t / s.stride_w;
+        const float* src = dcols + ((c * s.R + r) * s.S + t) * ld + i * g.PQ;
+        for (int64_t p = 0; p < g.P; ++p, run += s.stride_h * g.J, src += g.Q) add_run(src, g.Q, run);
+      }
+    float* plane = dx + ((n0 + i) * s.C + c) * g.HW;
+    for (int64_t h = 0; h < s.H; ++h) {
+      const float* row_in = phased + (s.pad_h + h) * g.J;
+      float* dst = plane + h * s.W;
+      for (int64_t w = 0, b = s.pad_w % s.stride_w, j = s.pad_w / s.stride_w; w < s.W; ++w) {
+        dst[w] = row_in[b * g.Hp * g.J + j];
+        if (++b == s.stride_w) b = 0, ++j;
       }
     }
   }
 };
 
-void col2im(const float* dcols, const ConvGeometry& g, const int32_t* sources, int64_t most,
-            int64_t n0, int64_t count, float* dx) {
-  const int64_t HW = g.s.H * g.s.W;
-  rows_cpu(count * g.s.C, kParallelGrain / std::max<int64_t>(HW, 1),
-           Col2imPlane{dcols, sources, dx, g.s.C, HW, g.s.R * g.s.S, g.PQ, g.G * g.PQ, n0, most});
+void col2im(const float* dcols, const ConvGeometry& g, int64_t n0, int64_t count, float* dx) {
+  rows_cpu(count * g.s.C, kParallelGrain / std::max<int64_t>(g.HW, 1),
+           Col2imPlane{dcols, dx, g, g.G * g.PQ, n0});
 }
 
 // Strides of a run of count images' [K, PQ] planes: batch order is y's [n, K, P, Q];
@@ -208,54 +224,22 @@ void bias_grad(const float* dy, const ConvGeometry& g, float* db) {
 }
 
 
-// The index tables of one call, in the calling thread's scratch. An image without pixels
-// (H or W or C zero: all padding) unfolds to zeros without touching x.
-struct Unfold {
-  const int32_t* taps;        // im2col's
-  const int32_t* rows_index;  // im2row's (backward with dw only)
-  const int32_t* sources;     // col2im's (backward with dx only)
-  int64_t most_sources;
-  bool empty_input;
-};
-
-Unfold build_unfold(const ConvGeometry& g, bool rows, bool sources) {
-  const int64_t RS = g.s.R * g.s.S, HW = g.s.H * g.s.W;
-  int32_t* taps = thread_scratch_ints(ScratchSlot::conv_gather, RS * g.PQ + (rows ? g.PQ * g.CRS : 0));
-  build_taps(g, taps);
-  Unfold u{taps, nullptr, nullptr, 0, g.s.C * HW == 0};
-  if (rows) {
-    int32_t* rows_index = taps + RS * g.PQ;
-    build_rows_index(g, taps, rows_index);
-    u.rows_index = rows_index;
-  }
-  if (sources) {
-    int32_t* table = thread_scratch_ints(ScratchSlot::conv_scatter, RS * HW);
-    u.most_sources = build_col2im_sources(g, taps, table);
-    u.sources = table;
-  }
-  return u;
-}
-
 }  // namespace
 
 void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y,
                         const Conv2dShape& s) {
   const ConvGeometry g = geometry(s);
   const int64_t groups = (s.N + g.G - 1) / g.G, ldc = g.G * g.PQ;
-  const Unfold u = build_unfold(g, false, false);
   // Groups are independent: with several, each thread takes whole groups (one fork per
   // call instead of three per group, and the nested im2col/gemm/copy run on one thread);
   // with one, the parallelism is inside instead.
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t group = 0; group < groups; ++group) {
     const int64_t n0 = group * g.G, count = std::min(g.G, s.N - n0), ld = count * g.PQ;
-    float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc);
+    float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
     float* out = g.G > 1 ? thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ)
                          : y + n0 * s.K * g.PQ;
-    if (u.empty_input)
-      std::fill(cols, cols + g.CRS * ldc, 0.f);
-    else
-      im2col(x, g, u.taps, n0, count, cols);
+    im2col(x, g, n0, count, cols);
     if (b != nullptr)
       for (int64_t k = 0; k < s.K; ++k) std::fill(out + k * ld, out + (k + 1) * ld, b[k]);
     gemm_cpu(false, false, s.K, ld, g.CRS, 1.f, w, g.CRS, cols, ldc,
@@ -272,7 +256,6 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
   if (dw != nullptr && s.N == 0) std::fill(dw, dw + s.K * g.CRS, 0.f);
   if (dw == nullptr && dx == nullptr) return;
   const int64_t groups = (s.N + g.G - 1) / g.G, dw_size = s.K * g.CRS, ldc = g.G * g.PQ;
-  const Unfold u = build_unfold(g, dw != nullptr, dx != nullptr);
   // Each group's dw lands in its own partial (the calling thread's scratch, shared with the
   // team), so the groups can run on any thread and still be added in group order below.
   float* partials = dw != nullptr && groups > 1
@@ -281,7 +264,7 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t group = 0; group < groups; ++group) {
     const int64_t n0 = group * g.G, count = std::min(g.G, s.N - n0), ld = count * g.PQ;
-    float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc);
+    float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
     const float* dy_g = dy + n0 * s.K * g.PQ;
     if (g.G > 1) {
       float* grouped = thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ);
@@ -289,16 +272,13 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
       dy_g = grouped;
     }
     if (dw != nullptr) {
-      if (u.empty_input)
-        std::fill(cols, cols + ld * g.CRS, 0.f);
-      else
-        im2row(x, g, u.rows_index, n0, count, cols);
+      im2row(x, g, n0, count, cols);
       gemm_cpu(false, false, s.K, g.CRS, ld, 1.f, dy_g, ld, cols, g.CRS, 0.f,
                partials + group * dw_size, g.CRS);
     }
     if (dx != nullptr) {
       gemm_cpu(true, false, g.CRS, ld, s.K, 1.f, w, g.CRS, dy_g, ld, 0.f, cols, ldc);
-      col2im(cols, g, u.sources, u.most_sources, n0, count, dx);
+      col2im(cols, g, n0, count, dx);
     }
   }
   if (dw != nullptr && groups > 1) {
