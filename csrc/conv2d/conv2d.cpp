@@ -1,9 +1,10 @@
 // conv2d (CPU): NCHW cross-correlation and its gradients (contract: conv2d.h) lowered to
 // gemm_cpu over groups of images.
 //
-// A group of G images (G depends only on the shape: about kGroupColumns output positions,
-// so small feature maps still give gemm wide matrices) is unfolded by im2col into
-// cols [C·R·S, G·P·Q], column (image, p, q). Then, with w viewed as [K, C·R·S]:
+// The batch is cut into groups of consecutive images (set by the shape alone: about
+// kGroupColumns output positions each, so small feature maps still give gemm wide
+// matrices). A group of G images is unfolded by im2col into cols [C·R·S, G·P·Q],
+// column (image, p, q). Then, with w viewed as [K, C·R·S]:
 //   forward   out[K, G·P·Q] = w · cols (+ b),  scattered to y[n, K, P, Q]
 //   dw       dw_g[K, C·R·S] = dy_g · rows, one partial per group (rows = colsᵀ
 //            [G·P·Q, C·R·S] is unfolded directly by im2row), then dw = Σ_g dw_g with the
@@ -29,19 +30,27 @@ namespace gf {
 namespace {
 
 constexpr int64_t kGroupColumns = 1024;
+// The number of groups is a multiple of this (sizes differing by at most one image), so
+// 1, 2 or 4 threads get equal shares. It depends only on the shape, never on the thread
+// count: dw adds its per-group partials in group order.
+constexpr int64_t kGroupAlign = 4;
 
 struct ConvGeometry {
   Conv2dShape s;
   int64_t P, Q, PQ, HW, CRS;  // output plane and its size, input plane size, gemm depth
   int64_t Hp, J;              // padded input height; columns of one phase of a padded row
-  int64_t G;                  // images per group
+  int64_t groups, G;          // image groups, and the most images in one
+  int64_t group_start(int64_t group) const { return group * s.N / groups; }
 };
 
 ConvGeometry geometry(const Conv2dShape& s) {
   const int64_t P = s.P(), Q = s.Q(), PQ = P * Q;
-  const int64_t G = std::max<int64_t>(1, std::min(s.N, kGroupColumns / PQ));
+  const int64_t most = std::max<int64_t>(1, kGroupColumns / PQ);
+  const int64_t aligned = (s.N + most - 1) / most + kGroupAlign - 1;
+  const int64_t groups = std::min(s.N, aligned / kGroupAlign * kGroupAlign);
+  const int64_t G = groups > 0 ? (s.N + groups - 1) / groups : 1;
   const int64_t J = (s.W + 2 * s.pad_w + s.stride_w - 1) / s.stride_w;
-  return {s, P, Q, PQ, s.H * s.W, s.C * s.R * s.S, s.H + 2 * s.pad_h, J, G};
+  return {s, P, Q, PQ, s.H * s.W, s.C * s.R * s.S, s.H + 2 * s.pad_h, J, groups, G};
 }
 
 // The unfolds work on phased planes: a plane zero-padded on every side, with the columns
@@ -229,13 +238,14 @@ void bias_grad(const float* dy, const ConvGeometry& g, float* db) {
 void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y,
                         const Conv2dShape& s) {
   const ConvGeometry g = geometry(s);
-  const int64_t groups = (s.N + g.G - 1) / g.G, ldc = g.G * g.PQ;
+  const int64_t groups = g.groups, ldc = g.G * g.PQ;
   // Groups are independent: with several, each thread takes whole groups (one fork per
   // call instead of three per group, and the nested im2col/gemm/copy run on one thread);
   // with one, the parallelism is inside instead.
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t group = 0; group < groups; ++group) {
-    const int64_t n0 = group * g.G, count = std::min(g.G, s.N - n0), ld = count * g.PQ;
+    const int64_t n0 = g.group_start(group), count = g.group_start(group + 1) - n0;
+    const int64_t ld = count * g.PQ;
     float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
     float* out = g.G > 1 ? thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ)
                          : y + n0 * s.K * g.PQ;
@@ -255,7 +265,7 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
   if (db != nullptr) bias_grad(dy, g, db);
   if (dw != nullptr && s.N == 0) std::fill(dw, dw + s.K * g.CRS, 0.f);
   if (dw == nullptr && dx == nullptr) return;
-  const int64_t groups = (s.N + g.G - 1) / g.G, dw_size = s.K * g.CRS, ldc = g.G * g.PQ;
+  const int64_t groups = g.groups, dw_size = s.K * g.CRS, ldc = g.G * g.PQ;
   // Each group's dw lands in its own partial (the calling thread's scratch, shared with the
   // team), so the groups can run on any thread and still be added in group order below.
   float* partials = dw != nullptr && groups > 1
@@ -263,7 +273,8 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
                         : dw;
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t group = 0; group < groups; ++group) {
-    const int64_t n0 = group * g.G, count = std::min(g.G, s.N - n0), ld = count * g.PQ;
+    const int64_t n0 = g.group_start(group), count = g.group_start(group + 1) - n0;
+    const int64_t ld = count * g.PQ;
     float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
     const float* dy_g = dy + n0 * s.K * g.PQ;
     if (g.G > 1) {
