@@ -83,27 +83,55 @@ GF_INLINE void copy_run(const float* src, int64_t n, float* dst, int64_t room) {
 // dst[0, n) += src[0, n); the lanes past n add +0 (no change: an accumulator that starts
 // at +0 never holds −0).
 GF_INLINE void add_run(const float* src, int64_t n, float* dst) {
-  for (int64_t j = 0; j < n; j += 8)
-    for (int64_t l = 0; l < 8; ++l) {
-      const float v = src[j + l];  // always loaded (the slack is there), so no mask
-      dst[j + l] += j + l < n ? v : 0.f;
+  typedef float Float8 __attribute__((vector_size(32)));
+  const Float8 lane = {0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f}, zero = {};
+  for (int64_t j = 0; j < n; j += 8) {
+    Float8 v, d;
+    std::memcpy(&v, src + j, sizeof(v));
+    std::memcpy(&d, dst + j, sizeof(d));
+    d += lane < static_cast<float>(n - j) ? v : zero;
+    std::memcpy(dst + j, &d, sizeof(d));
+  }
+}
+
+// Moves one H × W plane into (kDeal) or out of (!kDeal) the phased layout, row by row:
+// padded column wp = w + pad_w is position wp / phases of run wp % phases, runs
+// run_stride floats apart. Each run is a strided walk over the row, vectorised when the
+// stride is known at compile time (kPhases; 0 means `phases` at run time).
+template <bool kDeal, int kPhases>
+GF_INLINE void move_phased_rows(float* plane, const ConvGeometry& g, int64_t phases, float* phased) {
+  const Conv2dShape& s = g.s;
+  const int64_t n = kPhases > 0 ? kPhases : phases;
+  const int64_t J = (s.W + 2 * s.pad_w + n - 1) / n, run_stride = g.Hp * J;
+  for (int64_t h = 0; h < s.H; ++h) {
+    float* row = plane + h * s.W;
+    float* runs = phased + (s.pad_h + h) * J;
+    for (int64_t b = 0; b < n; ++b) {
+      const int64_t w0 = ((b - s.pad_w) % n + n) % n;  // first column of run b
+      float* run = runs + b * run_stride + (w0 + s.pad_w) / n;
+      const int64_t count = w0 < s.W ? (s.W - w0 + n - 1) / n : 0;
+      if (kDeal) {
+        for (int64_t m = 0; m < count; ++m) run[m] = row[w0 + m * n];
+      } else {
+        for (int64_t m = 0; m < count; ++m) row[w0 + m * n] = run[m];
+      }
     }
+  }
+}
+
+template <bool kDeal>
+GF_INLINE void move_phased(float* plane, const ConvGeometry& g, int64_t phases, float* phased) {
+  if (phases == 1) return move_phased_rows<kDeal, 1>(plane, g, 1, phased);
+  if (phases == 2) return move_phased_rows<kDeal, 2>(plane, g, 2, phased);
+  move_phased_rows<kDeal, 0>(plane, g, phases, phased);
 }
 
 // Fills a phased plane (kRunSlack floats of room after it) from an H × W plane.
 GF_INLINE void build_phased(const float* plane, const ConvGeometry& g, int64_t phases,
                             float* phased) {
-  const Conv2dShape& s = g.s;
-  const int64_t J = (s.W + 2 * s.pad_w + phases - 1) / phases;
+  const int64_t J = (g.s.W + 2 * g.s.pad_w + phases - 1) / phases;
   std::fill(phased, phased + phases * g.Hp * J + kRunSlack, 0.f);
-  for (int64_t h = 0; h < s.H; ++h) {
-    const float* src = plane + h * s.W;
-    float* row = phased + (s.pad_h + h) * J;
-    for (int64_t w = 0, b = s.pad_w % phases, j = s.pad_w / phases; w < s.W; ++w) {
-      row[b * g.Hp * J + j] = src[w];
-      if (++b == phases) b = 0, ++j;
-    }
-  }
+  move_phased<true>(const_cast<float*>(plane), g, phases, phased);
 }
 
 // cols[(c, r, t), (i, p, q)] = x[n0 + i, c, p·stride_h − pad_h + r, q·stride_w − pad_w + t]
@@ -133,10 +161,12 @@ void im2col(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, fl
   rows_cpu(count * g.s.C, kParallelGrain / g.PQ, Im2colPlane{x, cols, g, g.G * g.PQ, n0});
 }
 
-// rows[(i, p, q), (c, r, t)] = cols[(c, r, t), (i, p, q)]: im2col transposed, so that the
-// dw gemm reads its B operand (colsᵀ) row-contiguously and packs it with plain copies
-// instead of a transposing gather. One row of the call is one image: the plain padded
-// copies of its planes, then P·Q·C·R runs of S values.
+// rows[(i, p, q), (r, t, c)] = x[n0 + i, c, p·stride_h − pad_h + r, q·stride_w − pad_w + t]
+// (zero in the padding): the unfold with the image's pixels as rows, for the dw gemm's B
+// operand, which then packs with plain copies. Its columns run (r, t, c), channels
+// innermost, so that one image copied channels-last into a zero-padded [Hp, Wp, C]
+// buffer gives each (r, p, q) as one contiguous run of S·C values. One row of the call
+// is one image.
 struct Im2rowImage {
   const float* x;
   float* rows;
@@ -144,18 +174,22 @@ struct Im2rowImage {
   int64_t n0;
   GF_INLINE void operator()(int64_t i) const {
     const Conv2dShape& s = g.s;
-    const int64_t Wp = s.W + 2 * s.pad_w, plane_size = g.Hp * Wp;
-    float* padded = thread_scratch(ScratchSlot::conv_plane, s.C * plane_size + kRunSlack);
-    for (int64_t c = 0; c < s.C; ++c)
-      build_phased(x + ((n0 + i) * s.C + c) * g.HW, g, 1, padded + c * plane_size);
-    float* dst = rows + i * g.PQ * g.CRS;
-    const float* end = dst + g.PQ * g.CRS;
-    for (int64_t p = 0; p < g.P; ++p)
-      for (int64_t q = 0; q < g.Q; ++q) {
-        const float* window = padded + p * s.stride_h * Wp + q * s.stride_w;
-        for (int64_t c = 0; c < s.C; ++c, window += plane_size)
-          for (int64_t r = 0; r < s.R; ++r, dst += s.S) copy_run(window + r * Wp, s.S, dst, end - dst);
+    const int64_t Wp = s.W + 2 * s.pad_w, C = s.C;
+    float* hwc = thread_scratch(ScratchSlot::conv_plane, g.Hp * Wp * C);
+    std::fill(hwc, hwc + g.Hp * Wp * C, 0.f);
+    const float* image = x + (n0 + i) * C * g.HW;
+    for (int64_t h = 0; h < s.H; ++h)
+      for (int64_t w = 0; w < s.W; ++w) {
+        float* pixel = hwc + ((s.pad_h + h) * Wp + s.pad_w + w) * C;
+        const float* src = image + h * s.W + w;
+        for (int64_t c = 0; c < C; ++c) pixel[c] = src[c * g.HW];
       }
+    float* dst = rows + i * g.PQ * g.CRS;
+    const int64_t run = s.S * C;
+    for (int64_t p = 0; p < g.P; ++p)
+      for (int64_t q = 0; q < g.Q; ++q)
+        for (int64_t r = 0; r < s.R; ++r, dst += run)
+          std::memcpy(dst, hwc + ((p * s.stride_h + r) * Wp + q * s.stride_w) * C, run * sizeof(float));
   }
 };
 
@@ -184,15 +218,7 @@ struct Col2imPlane {
         const float* src = dcols + ((c * s.R + r) * s.S + t) * ld + i * g.PQ;
         for (int64_t p = 0; p < g.P; ++p, run += s.stride_h * g.J, src += g.Q) add_run(src, g.Q, run);
       }
-    float* plane = dx + ((n0 + i) * s.C + c) * g.HW;
-    for (int64_t h = 0; h < s.H; ++h) {
-      const float* row_in = phased + (s.pad_h + h) * g.J;
-      float* dst = plane + h * s.W;
-      for (int64_t w = 0, b = s.pad_w % s.stride_w, j = s.pad_w / s.stride_w; w < s.W; ++w) {
-        dst[w] = row_in[b * g.Hp * g.J + j];
-        if (++b == s.stride_w) b = 0, ++j;
-      }
-    }
+    move_phased<false>(dx + ((n0 + i) * s.C + c) * g.HW, g, s.stride_w, phased);
   }
 };
 
@@ -263,14 +289,13 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
                          float* db, const Conv2dShape& s) {
   const ConvGeometry g = geometry(s);
   if (db != nullptr) bias_grad(dy, g, db);
-  if (dw != nullptr && s.N == 0) std::fill(dw, dw + s.K * g.CRS, 0.f);
-  if (dw == nullptr && dx == nullptr) return;
+  if (s.N == 0 && dw != nullptr) std::fill(dw, dw + s.K * g.CRS, 0.f);
+  if (s.N == 0 || (dw == nullptr && dx == nullptr)) return;
   const int64_t groups = g.groups, dw_size = s.K * g.CRS, ldc = g.G * g.PQ;
-  // Each group's dw lands in its own partial (the calling thread's scratch, shared with the
-  // team), so the groups can run on any thread and still be added in group order below.
-  float* partials = dw != nullptr && groups > 1
-                        ? thread_scratch(ScratchSlot::conv_dw_partials, groups * dw_size)
-                        : dw;
+  // Each group's dw (columns in im2row's (r, t, c) order) lands in its own partial (the
+  // calling thread's scratch, shared with the team), so the groups can run on any thread
+  // and still be added in group order below.
+  float* partials = dw != nullptr ? thread_scratch(ScratchSlot::conv_dw_partials, groups * dw_size) : nullptr;
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t group = 0; group < groups; ++group) {
     const int64_t n0 = g.group_start(group), count = g.group_start(group + 1) - n0;
@@ -292,13 +317,17 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
       col2im(cols, g, n0, count, dx);
     }
   }
-  if (dw != nullptr && groups > 1) {
+  if (dw != nullptr) {
+    const int64_t RS = s.R * s.S;
 #pragma omp parallel for schedule(static)
-    for (int64_t j = 0; j < dw_size; ++j) {
-      float sum = partials[j];
-      for (int64_t group = 1; group < groups; ++group) sum += partials[group * dw_size + j];
-      dw[j] = sum;
-    }
+    for (int64_t k = 0; k < s.K; ++k)
+      for (int64_t c = 0; c < s.C; ++c)
+        for (int64_t rs = 0; rs < RS; ++rs) {
+          const float* at = partials + k * g.CRS + rs * s.C + c;
+          float sum = at[0];
+          for (int64_t group = 1; group < groups; ++group) sum += at[group * dw_size];
+          dw[(k * s.C + c) * RS + rs] = sum;
+        }
   }
 }
 
