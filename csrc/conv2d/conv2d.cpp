@@ -119,10 +119,62 @@ GF_INLINE void move_phased_rows(float* plane, const ConvGeometry& g, int64_t pha
   }
 }
 
+// Stride 2 (the model's convolutions): a row's even and odd columns are two runs, split
+// and merged with vector shuffles 16 columns at a time. A vector step may read or write
+// up to 15 floats past the row, so it runs only while that stays inside the plane (the
+// next rows are moved later); lanes past a run's end deal zeros (the padding).
+template <bool kDeal>
+GF_INLINE void move_phased_rows2(float* plane, const ConvGeometry& g, float* phased) {
+  typedef float Float8 __attribute__((vector_size(32)));
+  typedef int32_t Int8 __attribute__((vector_size(32)));
+  const Conv2dShape& s = g.s;
+  const int64_t J = (s.W + 2 * s.pad_w + 1) / 2, run_stride = g.Hp * J;
+  const int64_t even = (s.W + 1) / 2, odd = s.W / 2;  // columns of each parity
+  const int64_t plane_size = s.H * s.W;
+  const Float8 lane = {0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f}, zero = {};
+  for (int64_t h = 0; h < s.H; ++h) {
+    float* row = plane + h * s.W;
+    float* runs = phased + (s.pad_h + h) * J;
+    float* run_e = runs + (s.pad_w % 2) * run_stride + s.pad_w / 2;
+    float* run_o = runs + (1 - s.pad_w % 2) * run_stride + (s.pad_w + 1) / 2;
+    int64_t m = 0;
+    for (; m < even && 2 * m + 16 <= plane_size - h * s.W; m += 8) {
+      Float8 e, o;
+      if (kDeal) {
+        Float8 v0, v1;
+        std::memcpy(&v0, row + 2 * m, sizeof(v0));
+        std::memcpy(&v1, row + 2 * m + 8, sizeof(v1));
+        e = __builtin_shuffle(v0, v1, Int8{0, 2, 4, 6, 8, 10, 12, 14});
+        o = __builtin_shuffle(v0, v1, Int8{1, 3, 5, 7, 9, 11, 13, 15});
+        e = lane < static_cast<float>(even - m) ? e : zero;
+        o = lane < static_cast<float>(odd - m) ? o : zero;
+        std::memcpy(run_e + m, &e, sizeof(e));
+        std::memcpy(run_o + m, &o, sizeof(o));
+      } else {
+        std::memcpy(&e, run_e + m, sizeof(e));
+        std::memcpy(&o, run_o + m, sizeof(o));
+        const Float8 lo = __builtin_shuffle(e, o, Int8{0, 8, 1, 9, 2, 10, 3, 11});
+        const Float8 hi = __builtin_shuffle(e, o, Int8{4, 12, 5, 13, 6, 14, 7, 15});
+        std::memcpy(row + 2 * m, &lo, sizeof(lo));
+        std::memcpy(row + 2 * m + 8, &hi, sizeof(hi));
+      }
+    }
+    for (; m < even; ++m) {
+      if (kDeal) {
+        run_e[m] = row[2 * m];
+        if (m < odd) run_o[m] = row[2 * m + 1];
+      } else {
+        row[2 * m] = run_e[m];
+        if (m < odd) row[2 * m + 1] = run_o[m];
+      }
+    }
+  }
+}
+
 template <bool kDeal>
 GF_INLINE void move_phased(float* plane, const ConvGeometry& g, int64_t phases, float* phased) {
   if (phases == 1) return move_phased_rows<kDeal, 1>(plane, g, 1, phased);
-  if (phases == 2) return move_phased_rows<kDeal, 2>(plane, g, 2, phased);
+  if (phases == 2) return move_phased_rows2<kDeal>(plane, g, phased);
   move_phased_rows<kDeal, 0>(plane, g, phases, phased);
 }
 
