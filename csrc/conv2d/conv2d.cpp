@@ -1,14 +1,14 @@
 // conv2d (CPU): NCHW cross-correlation and its gradients (contract: conv2d.h) lowered to
 // gemm_cpu over groups of images.
 //
-// The batch is cut into groups of consecutive images (set by the shape alone: about
-// kGroupColumns output positions each, so small feature maps still give gemm wide
-// matrices). A group of G images is unfolded by im2col into cols [C·R·S, G·P·Q],
-// column (image, p, q). Then, with w viewed as [K, C·R·S]:
-//   forward   out[K, G·P·Q] = w · cols (+ b),  scattered to y[n, K, P, Q]
-//   dw       dw_g[K, C·R·S] = dy_g · rows, one partial per group (rows = colsᵀ
-//            [G·P·Q, C·R·S] is unfolded directly by im2row), then dw = Σ_g dw_g with the
-//            groups added in order
+// The batch is cut into groups of consecutive images (set by the shape alone: about 512
+// output positions each in the forward, 1024 in the backward, so small feature maps
+// still give gemm wide matrices). With w viewed as [K, C·R·S]:
+//   forward   out[K, G·P·Q] = w · cols (+ b),  scattered to y[n, K, P, Q], where im2col
+//            unfolds the group's G images into cols [C·R·S, G·P·Q], column (image, p, q)
+//   dw       dw_g = dy_g · rows, one partial per group (rows [G·P·Q, R·S·C] is the
+//            unfold with pixels as rows, im2row), then dw = Σ_g dw_g with the groups
+//            added in order and the columns put back in (c, r, t) order
 //   dx       dcols = wᵀ · dy_g, then col2im adds every tap back into dx in a fixed order
 //   db       Σ over n, p, q of dy, in double, n and then p·Q + q ascending
 // where dy_g [K, G·P·Q] gathers the group's dy. With G = 1, out and dy_g are y and dy
@@ -29,7 +29,9 @@
 namespace gf {
 namespace {
 
-constexpr int64_t kGroupColumns = 1024;
+// Output positions per group: the forward's unfolded group then stays in L2; the
+// backward's dw sums one partial per group, so it takes fewer, larger groups.
+constexpr int64_t kForwardGroupColumns = 512, kBackwardGroupColumns = 1024;
 // The number of groups is a multiple of this (sizes differing by at most one image), so
 // 1, 2 or 4 threads get equal shares. It depends only on the shape, never on the thread
 // count: dw adds its per-group partials in group order.
@@ -43,9 +45,9 @@ struct ConvGeometry {
   int64_t group_start(int64_t group) const { return group * s.N / groups; }
 };
 
-ConvGeometry geometry(const Conv2dShape& s) {
+ConvGeometry geometry(const Conv2dShape& s, int64_t group_columns) {
   const int64_t P = s.P(), Q = s.Q(), PQ = P * Q;
-  const int64_t most = std::max<int64_t>(1, kGroupColumns / PQ);
+  const int64_t most = std::max<int64_t>(1, group_columns / PQ);
   const int64_t aligned = (s.N + most - 1) / most + kGroupAlign - 1;
   const int64_t groups = std::min(s.N, aligned / kGroupAlign * kGroupAlign);
   const int64_t G = groups > 0 ? (s.N + groups - 1) / groups : 1;
@@ -315,7 +317,7 @@ void bias_grad(const float* dy, const ConvGeometry& g, float* db) {
 
 void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y,
                         const Conv2dShape& s) {
-  const ConvGeometry g = geometry(s);
+  const ConvGeometry g = geometry(s, kForwardGroupColumns);
   const int64_t groups = g.groups, ldc = g.G * g.PQ;
   // Groups are independent: with several, each thread takes whole groups (one fork per
   // call instead of three per group, and the nested im2col/gemm/copy run on one thread);
@@ -339,7 +341,7 @@ void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y
 
 void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float* dx, float* dw,
                          float* db, const Conv2dShape& s) {
-  const ConvGeometry g = geometry(s);
+  const ConvGeometry g = geometry(s, kBackwardGroupColumns);
   if (db != nullptr) bias_grad(dy, g, db);
   if (s.N == 0 && dw != nullptr) std::fill(dw, dw + s.K * g.CRS, 0.f);
   if (s.N == 0 || (dw == nullptr && dx == nullptr)) return;
