@@ -41,16 +41,24 @@ void column_sums(const float* dy, float* db, int64_t N, int64_t M) {
 // Below this many floats of x a mat-vec stays on one thread.
 constexpr int64_t kMatVecGrain = 1 << 14;
 
-struct MatVecRow {  // y[n] = Σ_k x[n, k]·w[k] (+ b)
+// y[n] = Σ_k x[n, k]·w[k] (+ b): kLanes independent partial sums (lane l takes every k
+// with k % kLanes == l, a vector's worth on every path), then added pairwise; the same
+// order on every SIMD path and thread count.
+struct MatVecRow {
+  static constexpr int64_t kLanes = 16;
   const float *x, *w, *b;
   float* y;
   int64_t K;
   GF_INLINE void operator()(int64_t n) const {
     const float* row = x + n * K;
-    float acc = 0.f;
-#pragma omp simd reduction(+ : acc)
-    for (int64_t k = 0; k < K; ++k) acc += row[k] * w[k];
-    y[n] = b != nullptr ? acc + b[0] : acc;
+    float acc[kLanes] = {};
+    int64_t k = 0;
+    for (; k + kLanes <= K; k += kLanes)
+      for (int64_t l = 0; l < kLanes; ++l) acc[l] += row[k + l] * w[k + l];
+    for (int64_t l = 0; k + l < K; ++l) acc[l] += row[k + l] * w[k + l];
+    for (int64_t half = kLanes / 2; half > 0; half /= 2)
+      for (int64_t l = 0; l < half; ++l) acc[l] += acc[l + half];
+    y[n] = b != nullptr ? acc[0] + b[0] : acc[0];
   }
 };
 
