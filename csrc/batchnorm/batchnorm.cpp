@@ -1,6 +1,7 @@
 // batchnorm (CPU): per-channel normalisation over x viewed as [N, C, L] (contract:
-// batchnorm.h). OpenMP over blocks of kChannels channels; inside a block the loops run
-// n, c, l so that [N, F] inputs (L = 1) still read memory contiguously.
+// batchnorm.h). Blocks of kChannels channels split over the threads (rows_cpu, on the
+// active SIMD path); inside a block the loops run n, c, l so that [N, F] inputs (L = 1)
+// still read memory contiguously, and vectorise over the channels.
 // Per-channel sums are in double with kLanes interleaved partial sums (l mod kLanes,
 // independent, so they vectorise), combined lane 0 first: an order set by the shape
 // alone, so results are bitwise the same for any thread count. Statistics are then formed
@@ -11,6 +12,9 @@
 
 #include <algorithm>
 #include <cmath>
+
+#include "common/cpu_isa.h"
+#include "common/parallel.h"
 
 namespace gf {
 namespace {
@@ -29,9 +33,14 @@ ChannelBlock channel_block(const BatchNormShape& s, int64_t b) {
 }
 
 // Calls visit(j, i, l) for every element i = (n·C + c0 + j)·L + l of the block's channels,
-// in n, j, l order.
+// in n, j, l order ([N, F] inputs, L = 1: the j loop is innermost and vectorises).
 template <class Visit>
-void for_each_element(const BatchNormShape& s, ChannelBlock blk, Visit visit) {
+GF_INLINE void for_each_element(const BatchNormShape& s, ChannelBlock blk, Visit visit) {
+  if (s.L == 1) {
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int64_t j = 0; j < blk.count; ++j) visit(j, n * s.C + blk.c0 + j, 0);
+    return;
+  }
   for (int64_t n = 0; n < s.N; ++n)
     for (int64_t j = 0; j < blk.count; ++j) {
       const int64_t base = (n * s.C + blk.c0 + j) * s.L;
@@ -41,8 +50,17 @@ void for_each_element(const BatchNormShape& s, ChannelBlock blk, Visit visit) {
 
 // sums[t][j] = Σ over the elements i of channel c0 + j of term(t, j, i), for t < NT.
 template <int NT, class Term>
-void channel_sums(const BatchNormShape& s, ChannelBlock blk, Term term,
-                  double sums[NT][kChannels]) {
+GF_INLINE void channel_sums(const BatchNormShape& s, ChannelBlock blk, Term term,
+                            double sums[NT][kChannels]) {
+  if (s.L == 1) {  // one partial per channel (lane 0 of the general case), vectorised over j
+    double acc[NT][kChannels] = {};
+    for (int64_t n = 0; n < s.N; ++n)
+      for (int t = 0; t < NT; ++t)
+        for (int64_t j = 0; j < blk.count; ++j) acc[t][j] += term(t, j, n * s.C + blk.c0 + j);
+    for (int t = 0; t < NT; ++t)
+      for (int64_t j = 0; j < blk.count; ++j) sums[t][j] = acc[t][j];
+    return;
+  }
   double lanes[NT][kChannels][kLanes] = {};
   for_each_element(s, blk, [&](int64_t j, int64_t i, int64_t l) {
     for (int t = 0; t < NT; ++t) lanes[t][j][l % kLanes] += term(t, j, i);
@@ -57,7 +75,7 @@ void channel_sums(const BatchNormShape& s, ChannelBlock blk, Term term,
 
 // Batch statistics of the block: writes mean and rstd, updates the running estimates.
 // Two passes (mean, then squared deviations) so a large mean costs no precision.
-void batch_statistics(const float* x, const BatchNormShape& s, ChannelBlock blk, float momentum,
+GF_INLINE void batch_statistics(const float* x, const BatchNormShape& s, ChannelBlock blk, float momentum,
                       float eps, float* running_mean, float* running_var, float* mean,
                       float* rstd) {
   const double n = static_cast<double>(s.N * s.L);
@@ -79,14 +97,14 @@ void batch_statistics(const float* x, const BatchNormShape& s, ChannelBlock blk,
   }
 }
 
-}  // namespace
-
-void batchnorm_forward_cpu(const float* x, const float* gamma, const float* beta,
-                           float* running_mean, float* running_var, float* y, float* mean,
-                           float* rstd, const BatchNormShape& s, bool training, float momentum,
-                           float eps) {
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < channel_blocks(s); ++b) {
+// One channel block of the forward (a rows_cpu row, so it runs on the active SIMD path).
+struct ForwardBlock {
+  const float *x, *gamma, *beta;
+  float *running_mean, *running_var, *y, *mean, *rstd;
+  BatchNormShape s;
+  bool training;
+  float momentum, eps;
+  GF_INLINE void operator()(int64_t b) const {
     const ChannelBlock blk = channel_block(s, b);
     if (training) {
       batch_statistics(x, s, blk, momentum, eps, running_mean, running_var, mean, rstd);
@@ -97,29 +115,53 @@ void batchnorm_forward_cpu(const float* x, const float* gamma, const float* beta
       }
     }
     // y = (x − mean)·(rstd·gamma) + beta; centring first keeps a large mean harmless
-    float centre[kChannels], scale[kChannels];
+    float centre[kChannels], scale[kChannels], shift[kChannels];
     for (int64_t j = 0; j < blk.count; ++j) {
       centre[j] = mean[blk.c0 + j];
       scale[j] = static_cast<float>(double(rstd[blk.c0 + j]) * gamma[blk.c0 + j]);
+      shift[j] = beta[blk.c0 + j];
     }
     for_each_element(s, blk, [&](int64_t j, int64_t i, int64_t) {
-      y[i] = (x[i] - centre[j]) * scale[j] + beta[blk.c0 + j];
+      y[i] = (x[i] - centre[j]) * scale[j] + shift[j];
     });
   }
+};
+
+// Blocks below this many elements stay on one thread.
+int64_t block_grain(const BatchNormShape& s) {
+  return kParallelGrain / std::max<int64_t>(1, s.N * s.L * kChannels);
 }
 
-void batchnorm_backward_cpu(const float* dy, const float* x, const float* gamma,
-                            const float* mean, const float* rstd, float* dx, float* dgamma,
-                            float* dbeta, const BatchNormShape& s, bool training) {
-  const double n = static_cast<double>(s.N * s.L);
-#pragma omp parallel for schedule(static)
-  for (int64_t b = 0; b < channel_blocks(s); ++b) {
+}  // namespace
+
+void batchnorm_forward_cpu(const float* x, const float* gamma, const float* beta,
+                           float* running_mean, float* running_var, float* y, float* mean,
+                           float* rstd, const BatchNormShape& s, bool training, float momentum,
+                           float eps) {
+  rows_cpu(channel_blocks(s), block_grain(s),
+           ForwardBlock{x, gamma, beta, running_mean, running_var, y, mean, rstd, s, training,
+                        momentum, eps});
+}
+
+namespace {
+
+// One channel block of the backward.
+struct BackwardBlock {
+  const float *dy, *x, *gamma, *mean, *rstd;
+  float *dx, *dgamma, *dbeta;
+  BatchNormShape s;
+  bool training;
+  GF_INLINE void operator()(int64_t b) const {
+    const double n = static_cast<double>(s.N * s.L);
     const ChannelBlock blk = channel_block(s, b);
     // sums[0] = Σ dy = dbeta, sums[1] = Σ dy·xhat = dgamma
-    double sums[2][kChannels];
+    double sums[2][kChannels], centre64[kChannels], rstd64[kChannels];
+    for (int64_t j = 0; j < blk.count; ++j) {
+      centre64[j] = mean[blk.c0 + j];
+      rstd64[j] = rstd[blk.c0 + j];
+    }
     channel_sums<2>(s, blk, [&](int t, int64_t j, int64_t i) {
-      const int64_t c = blk.c0 + j;
-      return t == 0 ? double(dy[i]) : double(dy[i]) * ((double(x[i]) - mean[c]) * rstd[c]);
+      return t == 0 ? double(dy[i]) : double(dy[i]) * ((double(x[i]) - centre64[j]) * rstd64[j]);
     }, sums);
     // training: dx = gamma·rstd/n·(n·dy − dbeta − xhat·dgamma)
     //              = dy·g + (x − mean)·a + d,  g = gamma·rstd, a = −g·rstd·dgamma/n,
@@ -140,6 +182,15 @@ void batchnorm_backward_cpu(const float* dy, const float* x, const float* gamma,
       dx[i] = dy[i] * g[j] + ((x[i] - centre[j]) * a[j] + d[j]);
     });
   }
+};
+
+}  // namespace
+
+void batchnorm_backward_cpu(const float* dy, const float* x, const float* gamma,
+                            const float* mean, const float* rstd, float* dx, float* dgamma,
+                            float* dbeta, const BatchNormShape& s, bool training) {
+  rows_cpu(channel_blocks(s), block_grain(s),
+           BackwardBlock{dy, x, gamma, mean, rstd, dx, dgamma, dbeta, s, training});
 }
 
 }  // namespace gf
