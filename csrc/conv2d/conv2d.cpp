@@ -242,8 +242,11 @@ struct Im2rowImage {
     const int64_t run = s.S * C;
     for (int64_t p = 0; p < g.P; ++p)
       for (int64_t q = 0; q < g.Q; ++q)
-        for (int64_t r = 0; r < s.R; ++r, dst += run)
-          std::memcpy(dst, hwc + ((p * s.stride_h + r) * Wp + q * s.stride_w) * C, run * sizeof(float));
+        for (int64_t r = 0; r < s.R; ++r, dst += run) {
+          const float* src = hwc + ((p * s.stride_h + r) * Wp + q * s.stride_w) * C;
+#pragma omp simd
+          for (int64_t j = 0; j < run; ++j) dst[j] = src[j];  // inline: runs can be 3 floats
+        }
   }
 };
 
@@ -348,7 +351,9 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
   const int64_t groups = g.groups, dw_size = s.K * g.CRS, ldc = g.G * g.PQ;
   // Each group's dw (columns in im2row's (r, t, c) order) lands in its own partial (the
   // calling thread's scratch, shared with the team), so the groups can run on any thread
-  // and still be added in group order below.
+  // and still be added in group order below. When R·S·C < K (conv1: 9 < 64) the partial
+  // is computed transposed, so that the longer side fills the micro-kernel's vectors.
+  const bool dw_transposed = g.CRS < s.K;
   float* partials = dw != nullptr ? thread_scratch(ScratchSlot::conv_dw_partials, groups * dw_size) : nullptr;
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t group = 0; group < groups; ++group) {
@@ -363,8 +368,11 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
     }
     if (dw != nullptr) {
       im2row(x, g, n0, count, cols);
-      gemm_cpu(false, false, s.K, g.CRS, ld, 1.f, dy_g, ld, cols, g.CRS, 0.f,
-               partials + group * dw_size, g.CRS);
+      float* partial = partials + group * dw_size;
+      if (dw_transposed)  // dw_gᵀ = rowsᵀ · dy_gᵀ
+        gemm_cpu(true, true, g.CRS, s.K, ld, 1.f, cols, g.CRS, dy_g, ld, 0.f, partial, s.K);
+      else
+        gemm_cpu(false, false, s.K, g.CRS, ld, 1.f, dy_g, ld, cols, g.CRS, 0.f, partial, g.CRS);
     }
     if (dx != nullptr) {
       gemm_cpu(true, false, g.CRS, ld, s.K, 1.f, w, g.CRS, dy_g, ld, 0.f, cols, ldc);
@@ -377,7 +385,8 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
     for (int64_t k = 0; k < s.K; ++k)
       for (int64_t c = 0; c < s.C; ++c)
         for (int64_t rs = 0; rs < RS; ++rs) {
-          const float* at = partials + k * g.CRS + rs * s.C + c;
+          const int64_t col = rs * s.C + c;
+          const float* at = partials + (dw_transposed ? col * s.K + k : k * g.CRS + col);
           float sum = at[0];
           for (int64_t group = 1; group < groups; ++group) sum += at[group * dw_size];
           dw[(k * s.C + c) * RS + rs] = sum;
