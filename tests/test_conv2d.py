@@ -24,6 +24,7 @@ CASES = [
     (5, 3, 4, 4, 2, 4, 4, 3, 3),            # padding almost the kernel size
     (1, 2, 1, 9, 3, 1, 3, (1, 4), 0),       # one-row image, wide stride
     (2, 3, 9, 11, 5, 3, 3, 2, 0),           # stride 2, odd width, no padding
+    (2, 11, 10, 13, 6, 3, 3, 1, 1),         # channels and width past a multiple of 8
     (3, 2, 12, 37, 4, 5, 5, 2, 2),          # stride 2, rows wider than one vector step
     (2, 3, 0, 5, 4, 3, 3, 1, 2),            # no rows: every unfolded value is padding
     (2, 0, 5, 5, 3, 3, 3, 1, 1),            # no channels

@@ -24,6 +24,7 @@
 #include "common/cpu_isa.h"
 #include "common/parallel.h"
 #include "common/scratch.h"
+#include "common/transpose.h"
 #include "gemm/gemm.h"
 
 namespace gf {
@@ -232,12 +233,22 @@ struct Im2rowImage {
     float* hwc = thread_scratch(ScratchSlot::conv_plane, g.Hp * Wp * C);
     std::fill(hwc, hwc + g.Hp * Wp * C, 0.f);
     const float* image = x + (n0 + i) * C * g.HW;
-    for (int64_t h = 0; h < s.H; ++h)
-      for (int64_t w = 0; w < s.W; ++w) {
-        float* pixel = hwc + ((s.pad_h + h) * Wp + s.pad_w + w) * C;
-        const float* src = image + h * s.W + w;
-        for (int64_t c = 0; c < C; ++c) pixel[c] = src[c * g.HW];
+    for (int64_t h = 0; h < s.H; ++h) {
+      const float* src = image + h * s.W;
+      float* dst = hwc + ((s.pad_h + h) * Wp + s.pad_w) * C;
+      if (s.W >= 8 && C >= 8) {  // 8 × 8 blocks, the last ones overlapping their neighbours
+        for (int64_t w0 = 0;; w0 = std::min(w0 + 8, s.W - 8)) {
+          for (int64_t c0 = 0;; c0 = std::min(c0 + 8, C - 8)) {
+            transpose_8x8(src + c0 * g.HW + w0, g.HW, dst + w0 * C + c0, C);
+            if (c0 + 8 == C) break;
+          }
+          if (w0 + 8 == s.W) break;
+        }
+      } else {
+        for (int64_t w = 0; w < s.W; ++w)
+          for (int64_t c = 0; c < C; ++c) dst[w * C + c] = src[c * g.HW + w];
       }
+    }
     float* dst = rows + i * g.PQ * g.CRS;
     const int64_t run = s.S * C;
     for (int64_t p = 0; p < g.P; ++p)

@@ -29,6 +29,7 @@
 
 #include "common/cpu_isa.h"
 #include "common/scratch.h"
+#include "common/transpose.h"
 
 namespace gf {
 namespace {
@@ -60,33 +61,13 @@ struct Block {
 };
 
 // dst[k·R + r] = src[r·sx + k] for r < R (a multiple of 8), k < kc: a panel whose rows
-// are contiguous along k, transposed 8 × 8 at a time in registers (three rounds of
-// two-vector shuffles); the last kc % 8 columns element by element.
+// are contiguous along k, transposed 8 × 8 at a time in registers; the last kc % 8
+// columns element by element.
 template <int R>
 GF_INLINE void pack_transposed(const float* src, int64_t sx, int64_t kc, float* dst) {
-  typedef float F8 __attribute__((vector_size(32)));
-  typedef int32_t I8 __attribute__((vector_size(32)));
   int64_t k = 0;
   for (; k + 8 <= kc; k += 8)
-    for (int r0 = 0; r0 < R; r0 += 8) {
-      F8 v[8], t[8];
-      for (int i = 0; i < 8; ++i) std::memcpy(&v[i], src + (r0 + i) * sx + k, sizeof(F8));
-      for (int i = 0; i < 8; i += 2) {  // pairs of rows interleaved
-        t[i] = __builtin_shuffle(v[i], v[i + 1], I8{0, 8, 1, 9, 4, 12, 5, 13});
-        t[i + 1] = __builtin_shuffle(v[i], v[i + 1], I8{2, 10, 3, 11, 6, 14, 7, 15});
-      }
-      for (int i = 0; i < 8; i += 4)  // then pairs of pairs
-        for (int j = 0; j < 2; ++j) {
-          v[i + 2 * j] = __builtin_shuffle(t[i + j], t[i + j + 2], I8{0, 1, 8, 9, 4, 5, 12, 13});
-          v[i + 2 * j + 1] = __builtin_shuffle(t[i + j], t[i + j + 2], I8{2, 3, 10, 11, 6, 7, 14, 15});
-        }
-      for (int j = 0; j < 4; ++j) {  // then the two halves: v[j] holds columns j and j + 4
-        const F8 lo = __builtin_shuffle(v[j], v[j + 4], I8{0, 1, 2, 3, 8, 9, 10, 11});
-        const F8 hi = __builtin_shuffle(v[j], v[j + 4], I8{4, 5, 6, 7, 12, 13, 14, 15});
-        std::memcpy(dst + (k + j) * R + r0, &lo, sizeof(F8));
-        std::memcpy(dst + (k + j + 4) * R + r0, &hi, sizeof(F8));
-      }
-    }
+    for (int r0 = 0; r0 < R; r0 += 8) transpose_8x8(src + r0 * sx + k, sx, dst + k * R + r0, R);
   for (; k < kc; ++k)
     for (int r = 0; r < R; ++r) dst[k * R + r] = src[r * sx + k];
 }
