@@ -116,6 +116,10 @@ def model_cases(backend, batch, seed=0):
         Case("leaky_relu_backward[64x14x14]", lambda: ops.leaky_relu_backward(a, b2, 0.2, dx=c), nbytes=3.0 * n * F32),
         Case("dropout_forward[64x14x14]", lambda: ops.dropout_forward(a, 0.3, 1234, out=c), nbytes=2.0 * n * F32),
         Case("dropout_backward[64x14x14]", lambda: ops.dropout_backward(a, 0.3, 1234, dx=c), nbytes=2.0 * n * F32),
+        Case("leaky_relu_dropout_forward[64x14x14]",
+             lambda: ops.leaky_relu_dropout_forward(a, 0.2, 0.3, 1234, out=c), nbytes=2.0 * n * F32),
+        Case("leaky_relu_dropout_backward[64x14x14]",
+             lambda: ops.leaky_relu_dropout_backward(a, b2, 0.2, 0.3, 1234, dx=c), nbytes=3.0 * n * F32),
     ]
     m = N * 784
     t1, t2, t3 = arr(m), arr(m), arr(m)

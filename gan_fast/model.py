@@ -168,8 +168,7 @@ class DiscriminatorWorkspace:
     """Activations and gradients of the discriminator for batch size m (allocated once).
     rows(lo, hi) gives a workspace of views on rows lo:hi (contiguous, no copies)."""
 
-    _FIELDS = ("c1", "a1", "d1", "c2", "a2", "d2", "logits", "dlogits", "dd2", "da2", "dc2",
-               "dd1", "da1", "dc1", "dx")
+    _FIELDS = ("c1", "d1", "c2", "d2", "logits", "dlogits", "dd2", "dc2", "dd1", "dc1", "dx")
 
     def __init__(self, xp, m, _views=None, dtype=None):
         if _views is not None:
@@ -178,18 +177,14 @@ class DiscriminatorWorkspace:
         f32 = dtype or xp.float32
         self.m = m
         self.c1 = xp.empty((m, 64, 14, 14), f32)   # conv1 output
-        self.a1 = xp.empty((m, 64, 14, 14), f32)   # leaky relu
-        self.d1 = xp.empty((m, 64, 14, 14), f32)   # dropout
+        self.d1 = xp.empty((m, 64, 14, 14), f32)   # after LeakyReLU and dropout
         self.c2 = xp.empty((m, 128, 7, 7), f32)
-        self.a2 = xp.empty((m, 128, 7, 7), f32)
         self.d2 = xp.empty((m, 128, 7, 7), f32)
         self.logits = xp.empty((m, 1), f32)
         self.dlogits = xp.empty((m, 1), f32)
         self.dd2 = xp.empty((m, 128, 7, 7), f32)
-        self.da2 = xp.empty((m, 128, 7, 7), f32)
         self.dc2 = xp.empty((m, 128, 7, 7), f32)
         self.dd1 = xp.empty((m, 64, 14, 14), f32)
-        self.da1 = xp.empty((m, 64, 14, 14), f32)
         self.dc1 = xp.empty((m, 64, 14, 14), f32)
         self.dx = xp.empty((m, 1, 28, 28), f32)    # d loss / d image (generator step only)
 
@@ -244,11 +239,13 @@ def discriminator_forward(ops, p, ws, x, seed, step, pass_, training=True):
     """x [m, 1, 28, 28] -> ws.logits [m, 1]. Dropout masks come from
     dropout_seed(seed, step, layer, pass_); training=False skips dropout."""
     h = x
-    for layer, (c, a, d) in enumerate(((ws.c1, ws.a1, ws.d1), (ws.c2, ws.a2, ws.d2))):
+    for layer, (c, d) in enumerate(((ws.c1, ws.d1), (ws.c2, ws.d2))):
         ops.conv2d_forward(h, p[f"conv{layer + 1}.w"], None, 2, 1, out=c)
-        h = ops.leaky_relu_forward(c, LEAKY_SLOPE, out=a)
-        if training:
-            h = ops.dropout_forward(a, DROPOUT_P, dropout_seed(seed, step, layer, pass_), out=d)
+        if training:  # LeakyReLU then dropout, in one pass
+            h = ops.leaky_relu_dropout_forward(c, LEAKY_SLOPE, DROPOUT_P,
+                                               dropout_seed(seed, step, layer, pass_), out=d)
+        else:
+            h = ops.leaky_relu_forward(c, LEAKY_SLOPE, out=d)
     ops.linear_forward(h.reshape(ws.m, D_FLAT), p["fc.w"], p["fc.b"], out=ws.logits)
     return ws.logits
 
@@ -263,12 +260,12 @@ def discriminator_backward(ops, p, g, ws, x, seed, step, pass_, need_dweights, n
     ops.linear_backward(ws.dlogits, ws.d2.reshape(m, D_FLAT), p["fc.w"], True, wd, wd,
                         dx=ws.dd2.reshape(m, D_FLAT), dw=g["fc.w"] if wd else None,
                         db=g["fc.b"] if wd else None)
-    ops.dropout_backward(ws.dd2, DROPOUT_P, dropout_seed(seed, step, 1, pass_), dx=ws.da2)
-    ops.leaky_relu_backward(ws.da2, ws.c2, LEAKY_SLOPE, dx=ws.dc2)
+    ops.leaky_relu_dropout_backward(ws.dd2, ws.c2, LEAKY_SLOPE, DROPOUT_P,
+                                    dropout_seed(seed, step, 1, pass_), dx=ws.dc2)
     ops.conv2d_backward(ws.dc2, ws.d1, p["conv2.w"], 2, 1, True, wd, False,
                         dx=ws.dd1, dw=g["conv2.w"] if wd else None)
-    ops.dropout_backward(ws.dd1, DROPOUT_P, dropout_seed(seed, step, 0, pass_), dx=ws.da1)
-    ops.leaky_relu_backward(ws.da1, ws.c1, LEAKY_SLOPE, dx=ws.dc1)
+    ops.leaky_relu_dropout_backward(ws.dd1, ws.c1, LEAKY_SLOPE, DROPOUT_P,
+                                    dropout_seed(seed, step, 0, pass_), dx=ws.dc1)
     if wd or need_dx:
         ops.conv2d_backward(ws.dc1, x, p["conv1.w"], 2, 1, need_dx, wd, False,
                             dx=ws.dx if need_dx else None, dw=g["conv1.w"] if wd else None)

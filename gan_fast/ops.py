@@ -93,6 +93,16 @@ def dropout_backward(dy, p, seed, dx=None):
     return _C.dropout_backward(dy, p, seed, dx)
 
 
+@_twin_of(reference.leaky_relu_dropout_forward)
+def leaky_relu_dropout_forward(x, slope, p, seed, out=None):
+    return _C.leaky_relu_dropout_forward(x, slope, p, seed, out)
+
+
+@_twin_of(reference.leaky_relu_dropout_backward)
+def leaky_relu_dropout_backward(dy, x, slope, p, seed, dx=None):
+    return _C.leaky_relu_dropout_backward(dy, x, slope, p, seed, dx)
+
+
 # The mask itself is pure integer hashing, the same in NumPy as in the kernels.
 dropout_keep_mask = reference.dropout_keep_mask
 

@@ -18,6 +18,7 @@ __all__ = [
     "leaky_relu_forward", "leaky_relu_backward",
     "tanh_forward", "tanh_backward",
     "dropout_forward", "dropout_backward", "dropout_keep_mask",
+    "leaky_relu_dropout_forward", "leaky_relu_dropout_backward",
     "bce_with_logits", "softmax_cross_entropy",
     "adam_step",
 ]
@@ -243,6 +244,18 @@ def dropout_backward(dy, p, seed, dx=None):
     """dx = dy / (1 − p) where kept, 0 where dropped (the mask is recomputed from seed)."""
     keep = dropout_keep_mask(np.size(dy), p, seed).reshape(np.shape(dy))
     return _emit(np.where(keep, _f64(dy) / (1.0 - p), 0.0), dy, dx)
+
+
+def leaky_relu_dropout_forward(x, slope, p, seed, out=None):
+    """dropout_forward(leaky_relu_forward(x, slope), p, seed) in one op (the
+    discriminator's activation).  x any shape -> y same shape."""
+    return _emit(dropout_forward(leaky_relu_forward(x, slope), p, seed), x, out)
+
+
+def leaky_relu_dropout_backward(dy, x, slope, p, seed, dx=None):
+    """leaky_relu_backward(dropout_backward(dy, p, seed), x, slope): the gradient of
+    leaky_relu_dropout_forward (x is its input).  Same shapes."""
+    return _emit(leaky_relu_backward(dropout_backward(dy, p, seed), x, slope), dy, dx)
 
 
 # ------------------------------------------------------------------------------ loss

@@ -26,6 +26,8 @@ TOLERANCES = {
     "tanh_backward": 1e-6,
     "dropout_forward": 1e-6,
     "dropout_backward": 1e-6,
+    "leaky_relu_dropout_forward": 1e-6,
+    "leaky_relu_dropout_backward": 1e-6,
     "bce_with_logits": 1e-5,
     # Each row is computed in double and rounded once to float32 (dlogits) or summed in
     # double before one rounding (loss): ~6e-8 per element, so 1e-6 leaves ~10x headroom.

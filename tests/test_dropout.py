@@ -1,5 +1,6 @@
 """Dropout: identical masks in kernels and reference for the same seed, the kept fraction
-within statistical bounds of 1 − p, and parity of forward and backward."""
+within statistical bounds of 1 − p, and parity of forward and backward; the fused
+leaky_relu_dropout against the reference and, bit for bit, against the two ops in turn."""
 import numpy as np
 import pytest
 
@@ -69,3 +70,34 @@ def test_mask_compares_p_as_float32_like_the_kernels(backend):
     kept = backend.to_numpy(ops.dropout_forward(backend.asarray(x), p, seed)) != 0
     np.testing.assert_array_equal(kept, reference.dropout_keep_mask(n, p, seed))
     assert kept[hits[0]]
+
+
+@pytest.mark.parametrize("shape", [(1,), (67,), (3, 67), (64, 64, 14, 14)], ids=str)
+@pytest.mark.parametrize("p", [0.0, 0.3])
+def test_leaky_relu_dropout_parity(backend, rng, shape, p):
+    seed = int(rng.integers(0, 2**63))
+    x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
+    y = ops.leaky_relu_dropout_forward(backend.asarray(x), 0.2, p, seed,
+                                       out=backend.poisoned(shape))
+    assert_close("leaky_relu_dropout_forward", y,
+                 reference.leaky_relu_dropout_forward(x, 0.2, p, seed))
+    dx = ops.leaky_relu_dropout_backward(backend.asarray(dy), backend.asarray(x), 0.2, p, seed,
+                                         dx=backend.poisoned(shape))
+    assert_close("leaky_relu_dropout_backward", dx,
+                 reference.leaky_relu_dropout_backward(dy, x, 0.2, p, seed))
+
+
+def test_leaky_relu_dropout_is_bitwise_the_two_ops(backend, rng):
+    """The fused op does the same float operations in the same order, so a model may use
+    either: training results do not change."""
+    shape, p, slope = (5, 64, 14, 14), 0.3, 0.2
+    seed = int(rng.integers(0, 2**63))
+    x = backend.asarray(rng.standard_normal(shape).astype(np.float32))
+    dy = backend.asarray(rng.standard_normal(shape).astype(np.float32))
+    two = ops.dropout_forward(ops.leaky_relu_forward(x, slope), p, seed)
+    two_back = ops.leaky_relu_backward(ops.dropout_backward(dy, p, seed), x, slope)
+    np.testing.assert_array_equal(backend.to_numpy(ops.leaky_relu_dropout_forward(x, slope, p, seed)),
+                                  backend.to_numpy(two))
+    np.testing.assert_array_equal(
+        backend.to_numpy(ops.leaky_relu_dropout_backward(dy, x, slope, p, seed)),
+        backend.to_numpy(two_back))

@@ -252,6 +252,15 @@ def test_dropout(data, shape, p, seed):
               reference.dropout_forward(*f64(x), p32, seed))
         check("dropout_backward", ops.dropout_backward(x, p, seed, maybe_out(draw, shape)),
               reference.dropout_backward(*f64(x), p32, seed))
+        slope = draw(st.floats(-2, 2))
+        slope32 = float(np.float32(slope))
+        dy = f32(rng, shape)
+        check("leaky_relu_dropout_forward",
+              ops.leaky_relu_dropout_forward(x, slope, p, seed, maybe_out(draw, shape)),
+              reference.leaky_relu_dropout_forward(*f64(x), slope32, p32, seed))
+        check("leaky_relu_dropout_backward",
+              ops.leaky_relu_dropout_backward(dy, x, slope, p, seed, maybe_out(draw, shape)),
+              reference.leaky_relu_dropout_backward(*f64(dy, x), slope32, p32, seed))
 
 
 @FUZZ
@@ -337,6 +346,13 @@ def valid_calls():
                             dict(x="free", out="write")),
         "dropout_backward": (ops.dropout_backward, dict(dy=x2, p=0.3, seed=7, dx=_f((4, 5))),
                              dict(dy="free", dx="write")),
+        "leaky_relu_dropout_forward": (ops.leaky_relu_dropout_forward,
+                                       dict(x=x2, slope=0.2, p=0.3, seed=7, out=_f((4, 5))),
+                                       dict(x="free", out="write")),
+        "leaky_relu_dropout_backward": (ops.leaky_relu_dropout_backward,
+                                        dict(dy=x2, x=_f((4, 5), 1), slope=0.2, p=0.3, seed=7,
+                                             dx=_f((4, 5))),
+                                        dict(dy="free", x="in", dx="write")),
         "bce_with_logits": (ops.bce_with_logits,
                             dict(logits=_f((4, 1)), targets=np.full((4, 1), 0.5, np.float32),
                                  loss=np.zeros((), np.float32), dlogits=_f((4, 1))),
@@ -364,6 +380,10 @@ BAD_HYPER = {
     "dropout_forward": {"p": [-0.01, 1.0, 1.5, NAN, INF, -INF, None],
                         "seed": [-1, 2 ** 64, 1.5, None, "7"]},
     "dropout_backward": {"p": [-1e-9, 1.0, NAN, INF], "seed": [-(2 ** 63), 2 ** 65, 0.0]},
+    "leaky_relu_dropout_forward": {"slope": [NAN, INF, None], "p": [-0.01, 1.0, NAN, None],
+                                   "seed": [-1, 2 ** 64, 1.5]},
+    "leaky_relu_dropout_backward": {"slope": [-INF, "0.2"], "p": [1.0, -INF],
+                                    "seed": [-(2 ** 63), None]},
     "adam_step": {"step": [0, -1, -(2 ** 63), 2 ** 63, 1.5, None],
                   "lr": [0.0, -1e-3, NAN, INF, -INF, None],
                   "beta1": [-0.1, 1.0, 1.5, NAN, INF],

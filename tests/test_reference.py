@@ -112,6 +112,13 @@ def test_dropout_backward(rng):
     check("dx", ref.dropout_backward(dy, 0.3, 11), numeric_grad(loss, x))
 
 
+def test_leaky_relu_dropout_backward(rng):
+    x, dy = rng.standard_normal((4, 9)), rng.standard_normal((4, 9))
+    x[np.abs(x) < 1e-3] += 0.1  # keep away from the kink
+    loss = lambda: np.sum(ref.leaky_relu_dropout_forward(x, 0.2, 0.3, 11) * dy)
+    check("dx", ref.leaky_relu_dropout_backward(dy, x, 0.2, 0.3, 11), numeric_grad(loss, x))
+
+
 def test_bce_with_logits_gradient(rng):
     z, t = 3 * rng.standard_normal(11), rng.uniform(0, 1, 11)
     loss = lambda: float(ref.bce_with_logits(z, t)[0])

@@ -20,6 +20,7 @@
 #include "dropout/dropout.h"
 #include "gemm/gemm.h"
 #include "leaky_relu/leaky_relu.h"
+#include "leaky_relu_dropout/leaky_relu_dropout.h"
 #include "linear/linear.h"
 #include "softmax_cross_entropy/softmax_cross_entropy.h"
 #include "tanh/tanh.h"
@@ -301,6 +302,36 @@ py::object dropout_apply(const char* op, const char* in_name, const char* out_na
   return out.obj;
 }
 
+py::object leaky_relu_dropout_forward(py::handle x_, double slope, double p, uint64_t seed,
+                                      py::handle out_) {
+  Checker c("leaky_relu_dropout_forward");
+  Array x = c.input_ranked(x_, "x", 0, kMaxRank);
+  check_finite(c, slope, "slope");
+  check_unit_interval(c, p, "p", false);
+  Array y = c.output(out_, "out", x.shape);
+  const float sl = static_cast<float>(slope), pf = static_cast<float>(p);
+  GF_DISPATCH(c, gf::leaky_relu_dropout_forward_cpu(x.data, y.data, x.numel(), sl, pf, seed),
+              gf::leaky_relu_dropout_forward_cuda(x.data, y.data, x.numel(), sl, pf, seed, stream));
+  return y.obj;
+}
+
+py::object leaky_relu_dropout_backward(py::handle dy_, py::handle x_, double slope, double p,
+                                       uint64_t seed, py::handle dx_) {
+  Checker c("leaky_relu_dropout_backward");
+  Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
+  Array x = c.input_ranked(x_, "x", 0, kMaxRank);
+  c.expect_shape(x, "x", dy.shape);
+  check_finite(c, slope, "slope");
+  check_unit_interval(c, p, "p", false);
+  Array dx = c.output(dx_, "dx", dy.shape);
+  const float sl = static_cast<float>(slope), pf = static_cast<float>(p);
+  GF_DISPATCH(c,
+              gf::leaky_relu_dropout_backward_cpu(dy.data, x.data, dx.data, dy.numel(), sl, pf, seed),
+              gf::leaky_relu_dropout_backward_cuda(dy.data, x.data, dx.data, dy.numel(), sl, pf,
+                                                   seed, stream));
+  return dx.obj;
+}
+
 py::tuple bce_with_logits(py::handle z_, py::handle t_, py::handle loss_, py::handle dz_) {
   Checker c("bce_with_logits");
   Array z = c.input_ranked(z_, "logits", 1, kMaxRank);
@@ -430,6 +461,10 @@ PYBIND11_MODULE(_C, m) {
           return dropout_apply("dropout_backward", "dy", "dx", dy, p, seed, dx);
         },
         "dy"_a, "p"_a, "seed"_a, "dx"_a = none);
+  m.def("leaky_relu_dropout_forward", &leaky_relu_dropout_forward, "x"_a, "slope"_a, "p"_a,
+        "seed"_a, "out"_a = none);
+  m.def("leaky_relu_dropout_backward", &leaky_relu_dropout_backward, "dy"_a, "x"_a, "slope"_a,
+        "p"_a, "seed"_a, "dx"_a = none);
   m.def("bce_with_logits", &bce_with_logits, "logits"_a, "targets"_a, "loss"_a = none,
         "dlogits"_a = none);
   m.def("softmax_cross_entropy", &softmax_cross_entropy, "logits"_a, "labels"_a,
