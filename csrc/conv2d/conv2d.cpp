@@ -1,7 +1,7 @@
 // conv2d (CPU): NCHW cross-correlation and its gradients (contract: conv2d.h) lowered to
 // gemm_cpu over groups of images.
 //
-// The batch is cut into groups of consecutive images (set by the shape alone: about 512
+// The batch is cut into groups of consecutive images (set by the shape alone: about 256
 // output positions each in the forward, 1024 in the backward, so small feature maps
 // still give gemm wide matrices). With w viewed as [K, C·R·S]:
 //   forward   out[K, G·P·Q] = w · cols (+ b),  scattered to y[n, K, P, Q], where im2col
@@ -32,7 +32,7 @@ namespace {
 
 // Output positions per group: the forward's unfolded group then stays in L2; the
 // backward's dw sums one partial per group, so it takes fewer, larger groups.
-constexpr int64_t kForwardGroupColumns = 512, kBackwardGroupColumns = 1024;
+constexpr int64_t kForwardGroupColumns = 256, kBackwardGroupColumns = 1024;
 // The number of groups is a multiple of this (sizes differing by at most one image), so
 // 1, 2 or 4 threads get equal shares. It depends only on the shape, never on the thread
 // count: dw adds its per-group partials in group order.
