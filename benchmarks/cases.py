@@ -1,8 +1,9 @@
 """The benchmark cases: every op forward and backward at the model's shapes, with the
 work each does (FLOP for GEMM-shaped ops, bytes moved for the rest) and the baselines
 that run beside it in the same process:
-  numpy  - NumPy/OpenBLAS on the CPU (GEMM-shaped ops),
-  cupy   - CuPy/cuBLAS on the GPU (GEMM-shaped ops),
+  numpy  - NumPy/OpenBLAS on the CPU (GEMM-shaped ops; for conv2d the equivalent GEMMs on
+           an already unfolded input),
+  cupy   - CuPy/cuBLAS on the GPU (the same GEMMs),
   torch  - PyTorch on the same device, when installed (GEMM-shaped ops and conv).
 Shared by the pytest-benchmark suite (test_bench_ops.py) and gpu_bench.py.
 """
@@ -87,6 +88,12 @@ def model_cases(backend, batch, seed=0):
                    lambda dy=dy, x=x, w=w, dx=dx, dw=dw, need_dx=need_dx: ops.conv2d_backward(
                        dy, x, w, 2, 1, need_dx=need_dx, need_db=False, dx=dx, dw=dw),
                    flop=flop * (2 if need_dx else 1))
+        # The equivalent GEMMs on an already unfolded input (cols [C·9, N·P·P]): what a BLAS
+        # would multiply; the unfold itself is not timed for the baseline.
+        w2, cols, dy2 = arr(K, C * 9), arr(C * 9, N * P * P), arr(K, N * P * P)
+        fwd.baselines[gemm_lib] = lambda w2=w2, cols=cols: w2 @ cols
+        bwd.baselines[gemm_lib] = (lambda w2=w2, cols=cols, dy2=dy2: (dy2 @ cols.T, w2.T @ dy2)) \
+            if need_dx else (lambda cols=cols, dy2=dy2: dy2 @ cols.T)
         if torch:
             import torch.nn.grad as tgrad
             tx, tw, tdy = tt(x), tt(w), tt(dy)

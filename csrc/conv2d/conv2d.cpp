@@ -1,7 +1,7 @@
 // conv2d (CPU): NCHW cross-correlation and its gradients (contract: conv2d.h) lowered to
 // gemm_cpu over groups of images.
 //
-// The batch is cut into groups of consecutive images (set by the shape alone: about 256
+// The batch is cut into groups of consecutive images (set by the shape alone: about 512
 // output positions each in the forward, 1024 in the backward, so small feature maps
 // still give gemm wide matrices). With w viewed as [K, C·R·S]:
 //   forward   out[K, G·P·Q] = w · cols (+ b),  scattered to y[n, K, P, Q], where im2col
@@ -31,8 +31,10 @@ namespace gf {
 namespace {
 
 // Output positions per group: the forward's unfolded group then stays in L2; the
-// backward's dw sums one partial per group, so it takes fewer, larger groups.
-constexpr int64_t kForwardGroupColumns = 256, kBackwardGroupColumns = 1024;
+// backward's dw sums one partial per group, so it takes fewer, larger groups. A forward
+// feature map of kWidePlane positions or more is already a wide gemm on its own: one
+// image per group then writes y directly, without the regrouping copy.
+constexpr int64_t kForwardGroupColumns = 512, kBackwardGroupColumns = 1024, kWidePlane = 128;
 // The number of groups is a multiple of this (sizes differing by at most one image), so
 // 1, 2 or 4 threads get equal shares. It depends only on the shape, never on the thread
 // count: dw adds its per-group partials in group order.
@@ -46,9 +48,9 @@ struct ConvGeometry {
   int64_t group_start(int64_t group) const { return group * s.N / groups; }
 };
 
-ConvGeometry geometry(const Conv2dShape& s, int64_t group_columns) {
+ConvGeometry geometry(const Conv2dShape& s, int64_t group_columns, int64_t wide_plane) {
   const int64_t P = s.P(), Q = s.Q(), PQ = P * Q;
-  const int64_t most = std::max<int64_t>(1, group_columns / PQ);
+  const int64_t most = PQ >= wide_plane ? 1 : std::max<int64_t>(1, group_columns / PQ);
   const int64_t aligned = (s.N + most - 1) / most + kGroupAlign - 1;
   const int64_t groups = std::min(s.N, aligned / kGroupAlign * kGroupAlign);
   const int64_t G = groups > 0 ? (s.N + groups - 1) / groups : 1;
@@ -331,7 +333,7 @@ void bias_grad(const float* dy, const ConvGeometry& g, float* db) {
 
 void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y,
                         const Conv2dShape& s) {
-  const ConvGeometry g = geometry(s, kForwardGroupColumns);
+  const ConvGeometry g = geometry(s, kForwardGroupColumns, kWidePlane);
   const int64_t groups = g.groups, ldc = g.G * g.PQ;
   // Groups are independent: with several, each thread takes whole groups (one fork per
   // call instead of three per group, and the nested im2col/gemm/copy run on one thread);
@@ -355,7 +357,7 @@ void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y
 
 void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float* dx, float* dw,
                          float* db, const Conv2dShape& s) {
-  const ConvGeometry g = geometry(s, kBackwardGroupColumns);
+  const ConvGeometry g = geometry(s, kBackwardGroupColumns, INT64_MAX);
   if (db != nullptr) bias_grad(dy, g, db);
   if (s.N == 0 && dw != nullptr) std::fill(dw, dw + s.K * g.CRS, 0.f);
   if (s.N == 0 || (dw == nullptr && dx == nullptr)) return;
