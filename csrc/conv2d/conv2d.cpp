@@ -208,7 +208,11 @@ struct Im2colPlane {
       for (int64_t t = 0; t < s.S; ++t) {
         const float* run = phased + ((t % s.stride_w) * g.Hp + r) * g.J + t / s.stride_w;
         float* dst = cols + ((c * s.R + r) * s.S + t) * ld + i * g.PQ;
-        for (int64_t p = 0; p < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
+        int64_t p = 0;
+        if (g.Q >= 4 && g.Q <= 8)  // one 8-float move per run, its overrun inside the next run
+          for (; p + 1 < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
+            std::memcpy(dst, run, 8 * sizeof(float));
+        for (; p < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
           copy_run(run, g.Q, dst, (g.P - p) * g.Q);
       }
   }
