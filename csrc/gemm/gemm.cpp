@@ -241,13 +241,17 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
   const int64_t a_size = round_up(shape.mc, kern.mr) * kc, b_size = round_up(shape.nc, kern.nr) * kc;
   const int64_t slice = round_up(a_size + b_size, 16);  // keeps each slice 64-byte aligned
   float* scratch = thread_scratch(ScratchSlot::gemm_pack, slice * team);
-#pragma omp parallel for schedule(static) num_threads(team)
-  for (int64_t t = 0; t < mblocks * nblocks; ++t) {
+  const auto run_block = [&](int64_t t, float* Ap) {
     const int64_t i0 = (t / nblocks) * shape.mc, j0 = (t % nblocks) * shape.nc;
     const Block blk{i0, std::min(shape.mc, g.M - i0), j0, std::min(shape.nc, g.N - j0)};
-    float* Ap = scratch + slice * omp_get_thread_num();
     kern.block(g, blk, Ap, Ap + a_size);
+  };
+  if (team == 1) {  // no OpenMP region at all: conv2d calls small gemms by the thousand
+    for (int64_t t = 0; t < mblocks * nblocks; ++t) run_block(t, scratch);
+    return;
   }
+#pragma omp parallel for schedule(static) num_threads(team)
+  for (int64_t t = 0; t < mblocks * nblocks; ++t) run_block(t, scratch + slice * omp_get_thread_num());
 }
 
 }  // namespace gf
