@@ -14,6 +14,8 @@
 //   avx512  16-lane vectors, 8 × 32 tile  (16 zmm accumulators)
 //   avx2    8-lane vectors,  6 × 16 tile  (12 ymm accumulators), FMA
 //   scalar  4-lane vectors,  4 × 8 tile   (SSE2 on x86-64; plain scalar code elsewhere)
+// and a half-width tile (one vector of columns) for a last panel that narrow. Panels whose
+// rows run along k are packed through 8 × 8 register transposes (common/transpose.h).
 // `acc += a * b` on vectors becomes one FMA where the target has it: -std=gnu++17 (the
 // CMake default) implies -ffp-contract=fast.
 // Tests: tests/test_linear.py and tests/test_conv2d.py run every variant the CPU allows.
@@ -101,13 +103,15 @@ struct VecOf {
 
 // C[m × n] (m <= MR, n <= NR) = alpha · Ap·Bp + beta · C over one kc-deep panel pair;
 // beta == 0 never reads C.
-template <int W, int MR, int NV>
+// The B panel's rows are BS floats apart: NR, or a full panel's width when a narrow tile
+// (NV = 1) covers the last few columns of one.
+template <int W, int MR, int NV, int BS = W * NV>
 GF_INLINE void micro_tile(int64_t kc, const float* Ap, const float* Bp, float alpha, float beta,
                           float* C, int64_t ldc, int64_t m, int64_t n) {
   using V = typename VecOf<W>::type;
   constexpr int NR = W * NV;
   V acc[MR][NV] = {};
-  for (int64_t k = 0; k < kc; ++k, Ap += MR, Bp += NR) {
+  for (int64_t k = 0; k < kc; ++k, Ap += MR, Bp += BS) {
     V b[NV];
 #pragma GCC unroll 8
     for (int v = 0; v < NV; ++v) std::memcpy(&b[v], Bp + v * W, sizeof(V));
@@ -154,10 +158,14 @@ GF_INLINE void gemm_block(const GemmArgs& g, const Block& blk, float* Ap, float*
     pack_panels<NR>(g.B + p0 * g.b_sk + blk.j0 * g.b_sj, g.b_sj, g.b_sk, blk.nc, kc, Bp);
     const float beta = p0 == 0 ? g.beta : 1.f;  // later K steps accumulate onto the first
     for (int64_t i = 0; i < blk.mc; i += MR)
-      for (int64_t j = 0; j < blk.nc; j += NR)
-        micro_tile<W, MR, NV>(kc, Ap + i * kc, Bp + j * kc, g.alpha, beta,
-                              g.C + (blk.i0 + i) * g.ldc + blk.j0 + j, g.ldc,
-                              std::min<int64_t>(MR, blk.mc - i), std::min<int64_t>(NR, blk.nc - j));
+      for (int64_t j = 0; j < blk.nc; j += NR) {
+        const int64_t m = std::min<int64_t>(MR, blk.mc - i), n = std::min<int64_t>(NR, blk.nc - j);
+        float* c = g.C + (blk.i0 + i) * g.ldc + blk.j0 + j;
+        if (NV > 1 && n <= W)  // a last panel of at most one vector's columns: half the work
+          micro_tile<W, MR, 1, NR>(kc, Ap + i * kc, Bp + j * kc, g.alpha, beta, c, g.ldc, m, n);
+        else
+          micro_tile<W, MR, NV>(kc, Ap + i * kc, Bp + j * kc, g.alpha, beta, c, g.ldc, m, n);
+      }
   }
 }
 
