@@ -271,6 +271,43 @@ void im2row(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, fl
   rows_cpu(count, kParallelGrain / std::max<int64_t>(g.PQ * g.CRS, 1), Im2rowImage{x, rows, g, n0});
 }
 
+// dw of one group when the unfold is shallow (C·R·S <= kShallow; conv1's is 9), where
+// gemm would fill its 32-wide panels with 9 columns and need dy regrouped first:
+// lanes[k, j, l] += Σ over pixels pq ≡ l (mod kLanes) of dy[n0 + i, k, pq]·cols[j, (i, pq)],
+// one image at a time, read straight from dy and from im2col's rows. The group's lanes
+// are then added pairwise into its partial: an order set by the shape alone.
+constexpr int64_t kShallow = 16, kLanes = 16;
+
+struct ShallowDw {
+  const float* dy;    // the group's first image
+  const float* cols;  // im2col of the group, rows ld apart
+  float* lanes;       // [K, C·R·S, kLanes] of the group, accumulated
+  int64_t K, PQ, CRS, ld;
+  GF_INLINE void operator()(int64_t i) const {
+    typedef float F16 __attribute__((vector_size(4 * kLanes)));
+    const float* cols_i = cols + i * PQ;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* d = dy + (i * K + k) * PQ;
+      F16 acc[kShallow];
+      float* out = lanes + k * CRS * kLanes;
+      std::memcpy(acc, out, CRS * sizeof(F16));
+      int64_t pq = 0;
+      for (; pq + kLanes <= PQ; pq += kLanes) {
+        F16 dv;
+        std::memcpy(&dv, d + pq, sizeof(dv));
+        for (int64_t j = 0; j < CRS; ++j) {
+          F16 cv;
+          std::memcpy(&cv, cols_i + j * ld + pq, sizeof(cv));
+          acc[j] += dv * cv;
+        }
+      }
+      for (int64_t l = 0; pq + l < PQ; ++l)  // the last pixels: lane l takes pq + l
+        for (int64_t j = 0; j < CRS; ++j) acc[j][l] += d[pq + l] * cols_i[j * ld + pq + l];
+      std::memcpy(out, acc, CRS * sizeof(F16));
+    }
+  }
+};
+
 // The adjoint of im2col: dx[n0 + i, c] = Σ over taps (r, t) ascending of the dcols values
 // that tap read from each pixel. Each tap's runs are added into a phased accumulator
 // (a pixel gets at most one value per tap, so its sum runs over the taps in ascending
@@ -365,31 +402,42 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
   if (db != nullptr) bias_grad(dy, g, db);
   if (s.N == 0 && dw != nullptr) std::fill(dw, dw + s.K * g.CRS, 0.f);
   if (s.N == 0 || (dw == nullptr && dx == nullptr)) return;
-  const int64_t groups = g.groups, dw_size = s.K * g.CRS, ldc = g.G * g.PQ;
-  // Each group's dw (columns in im2row's (r, t, c) order) lands in its own partial (the
-  // calling thread's scratch, shared with the team), so the groups can run on any thread
-  // and still be added in group order below. When R·S·C < K (conv1: 9 < 64) the partial
-  // is computed transposed, so that the longer side fills the micro-kernel's vectors.
-  const bool dw_transposed = g.CRS < s.K;
+  const int64_t groups = g.groups, ldc = g.G * g.PQ;
+  // Each group's dw lands in its own partial (the calling thread's scratch, shared with
+  // the team), so the groups can run on any thread and still be added in group order
+  // below: from gemm, columns in im2row's (r, t, c) order; for a shallow unfold,
+  // ShallowDw's lanes.
+  const bool shallow = g.CRS <= kShallow;
+  const int64_t dw_size = s.K * g.CRS;
   float* partials = dw != nullptr ? thread_scratch(ScratchSlot::conv_dw_partials, groups * dw_size) : nullptr;
 #pragma omp parallel for schedule(static) if (groups > 1)
   for (int64_t group = 0; group < groups; ++group) {
     const int64_t n0 = g.group_start(group), count = g.group_start(group + 1) - n0;
     const int64_t ld = count * g.PQ;
     float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
+    float* partial = dw != nullptr ? partials + group * dw_size : nullptr;
+    if (dw != nullptr && shallow) {  // before dy is regrouped: it reads dy per image
+      float* lanes = thread_scratch(ScratchSlot::conv_lanes, dw_size * kLanes);
+      std::fill(lanes, lanes + dw_size * kLanes, 0.f);
+      im2col(x, g, n0, count, cols);
+      range_on_active_isa<false>(ShallowDw{dy + n0 * s.K * g.PQ, cols, lanes, s.K, g.PQ, g.CRS, ldc},
+                                 0, count);
+      for (int64_t kj = 0; kj < dw_size; ++kj) {  // lanes added pairwise
+        float* lane = lanes + kj * kLanes;
+        for (int64_t half = kLanes / 2; half > 0; half /= 2)
+          for (int64_t l = 0; l < half; ++l) lane[l] += lane[l + half];
+        partial[kj] = lane[0];
+      }
+    }
     const float* dy_g = dy + n0 * s.K * g.PQ;
-    if (g.G > 1) {
+    if (g.G > 1 && (dx != nullptr || (dw != nullptr && !shallow))) {
       float* grouped = thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ);
       copy_planes(dy_g, batch_order(g), grouped, group_order(g, count), g, count);
       dy_g = grouped;
     }
-    if (dw != nullptr) {
+    if (dw != nullptr && !shallow) {
       im2row(x, g, n0, count, cols);
-      float* partial = partials + group * dw_size;
-      if (dw_transposed)  // dw_gᵀ = rowsᵀ · dy_gᵀ
-        gemm_cpu(true, true, g.CRS, s.K, ld, 1.f, cols, g.CRS, dy_g, ld, 0.f, partial, s.K);
-      else
-        gemm_cpu(false, false, s.K, g.CRS, ld, 1.f, dy_g, ld, cols, g.CRS, 0.f, partial, g.CRS);
+      gemm_cpu(false, false, s.K, g.CRS, ld, 1.f, dy_g, ld, cols, g.CRS, 0.f, partial, g.CRS);
     }
     if (dx != nullptr) {
       gemm_cpu(true, false, g.CRS, ld, s.K, 1.f, w, g.CRS, dy_g, ld, 0.f, cols, ldc);
@@ -401,9 +449,8 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
 #pragma omp parallel for schedule(static)
     for (int64_t k = 0; k < s.K; ++k)
       for (int64_t c = 0; c < s.C; ++c)
-        for (int64_t rs = 0; rs < RS; ++rs) {
-          const int64_t col = rs * s.C + c;
-          const float* at = partials + (dw_transposed ? col * s.K + k : k * g.CRS + col);
+        for (int64_t rs = 0; rs < RS; ++rs) {  // shallow partials are in dw's (c, r, t) order
+          const float* at = partials + k * g.CRS + (shallow ? c * RS + rs : rs * s.C + c);
           float sum = at[0];
           for (int64_t group = 1; group < groups; ++group) sum += at[group * dw_size];
           dw[(k * s.C + c) * RS + rs] = sum;
