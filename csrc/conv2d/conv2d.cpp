@@ -58,15 +58,13 @@ ConvGeometry geometry(const Conv2dShape& s, int64_t group_columns, int64_t wide_
   return {s, P, Q, PQ, s.H * s.W, s.C * s.R * s.S, s.H + 2 * s.pad_h, J, groups, G};
 }
 
-// The unfolds work on phased planes: a plane zero-padded on every side, with the columns
-// of each padded row dealt into `phases` interleaved runs, column wp going to run
-// wp % phases at position wp / phases:
+// im2col and col2im work on phased planes: a plane zero-padded on every side, with the
+// columns of each padded row dealt into `phases` (= stride_w) interleaved runs, column wp
+// going to run wp % phases at position wp / phases:
 //   phased[(b·Hp + hp)·J + j] = x[hp − pad_h, j·phases + b − pad_w]  (zero outside x).
-// With phases = stride_w, the values a tap (r, t) reads along an output row p, columns
-// q = 0..Q-1, sit contiguously: run t % stride_w, row p·stride_h + r, from t / stride_w
-// on. With phases = 1 it is the plain padded plane, where a kernel row's S taps at one
-// output pixel sit contiguously. Either way the unfolds are runs of contiguous copies
-// with no bounds checks.
+// Then the values a tap (r, t) reads along an output row p, columns q = 0..Q-1, sit
+// contiguously: run t % stride_w, row p·stride_h + r, from t / stride_w on, and the
+// unfolds are runs of contiguous copies (or adds) with no bounds checks.
 int64_t phased_size(const ConvGeometry& g, int64_t phases) {
   return phases * g.Hp * ((g.s.W + 2 * g.s.pad_w + phases - 1) / phases);
 }
