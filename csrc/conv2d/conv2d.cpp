@@ -46,6 +46,9 @@ struct ConvGeometry {
   int64_t Hp, J;              // padded input height; columns of one phase of a padded row
   int64_t groups, G;          // image groups, and the most images in one
   int64_t group_start(int64_t group) const { return group * s.N / groups; }
+  // Floats of a phased plane, and where tap (r, t)'s first run starts in it (see below).
+  int64_t phased_size() const { return s.stride_w * Hp * J; }
+  int64_t tap_run(int64_t r, int64_t t) const { return ((t % s.stride_w) * Hp + r) * J + t / s.stride_w; }
 };
 
 ConvGeometry geometry(const Conv2dShape& s, int64_t group_columns, int64_t wide_plane) {
@@ -59,15 +62,12 @@ ConvGeometry geometry(const Conv2dShape& s, int64_t group_columns, int64_t wide_
 }
 
 // im2col and col2im work on phased planes: a plane zero-padded on every side, with the
-// columns of each padded row dealt into `phases` (= stride_w) interleaved runs, column wp
-// going to run wp % phases at position wp / phases:
-//   phased[(b·Hp + hp)·J + j] = x[hp − pad_h, j·phases + b − pad_w]  (zero outside x).
+// columns of each padded row dealt into stride_w interleaved runs, column wp going to run
+// wp % stride_w at position wp / stride_w:
+//   phased[(b·Hp + hp)·J + j] = x[hp − pad_h, j·stride_w + b − pad_w]  (zero outside x).
 // Then the values a tap (r, t) reads along an output row p, columns q = 0..Q-1, sit
 // contiguously: run t % stride_w, row p·stride_h + r, from t / stride_w on, and the
 // unfolds are runs of contiguous copies (or adds) with no bounds checks.
-int64_t phased_size(const ConvGeometry& g, int64_t phases) {
-  return phases * g.Hp * ((g.s.W + 2 * g.s.pad_w + phases - 1) / phases);
-}
 
 // Runs are short (Q = 7 values, S = 3 taps in the model), so they move 8 floats at a time
 // (one vector move) instead of through exact-length memcpy calls or scalar loops.
@@ -98,14 +98,13 @@ GF_INLINE void add_run(const float* src, int64_t n, float* dst) {
 }
 
 // Moves one H × W plane into (kDeal) or out of (!kDeal) the phased layout, row by row:
-// padded column wp = w + pad_w is position wp / phases of run wp % phases, runs
+// padded column wp = w + pad_w is position wp / stride_w of run wp % stride_w, runs
 // run_stride floats apart. Each run is a strided walk over the row, vectorised when the
-// stride is known at compile time (kPhases; 0 means `phases` at run time).
+// stride is known at compile time (kPhases; 0 means stride_w at run time).
 template <bool kDeal, int kPhases>
-GF_INLINE void move_phased_rows(float* plane, const ConvGeometry& g, int64_t phases, float* phased) {
+GF_INLINE void move_phased_rows(float* plane, const ConvGeometry& g, float* phased) {
   const Conv2dShape& s = g.s;
-  const int64_t n = kPhases > 0 ? kPhases : phases;
-  const int64_t J = (s.W + 2 * s.pad_w + n - 1) / n, run_stride = g.Hp * J;
+  const int64_t n = kPhases > 0 ? kPhases : s.stride_w, J = g.J, run_stride = g.Hp * J;
   for (int64_t h = 0; h < s.H; ++h) {
     float* row = plane + h * s.W;
     float* runs = phased + (s.pad_h + h) * J;
@@ -131,7 +130,7 @@ GF_INLINE void move_phased_rows2(float* plane, const ConvGeometry& g, float* pha
   typedef float Float8 __attribute__((vector_size(32)));
   typedef int32_t Int8 __attribute__((vector_size(32)));
   const Conv2dShape& s = g.s;
-  const int64_t J = (s.W + 2 * s.pad_w + 1) / 2, run_stride = g.Hp * J;
+  const int64_t J = g.J, run_stride = g.Hp * J;
   const int64_t even = (s.W + 1) / 2, odd = s.W / 2;  // columns of each parity
   const int64_t plane_size = s.H * s.W;
   const Float8 lane = {0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f}, zero = {};
@@ -175,18 +174,19 @@ GF_INLINE void move_phased_rows2(float* plane, const ConvGeometry& g, float* pha
 }
 
 template <bool kDeal>
-GF_INLINE void move_phased(float* plane, const ConvGeometry& g, int64_t phases, float* phased) {
-  if (phases == 1) return move_phased_rows<kDeal, 1>(plane, g, 1, phased);
-  if (phases == 2) return move_phased_rows2<kDeal>(plane, g, phased);
-  move_phased_rows<kDeal, 0>(plane, g, phases, phased);
+GF_INLINE void move_phased(float* plane, const ConvGeometry& g, float* phased) {
+  if (g.s.stride_w == 1) return move_phased_rows<kDeal, 1>(plane, g, phased);
+  if (g.s.stride_w == 2) return move_phased_rows2<kDeal>(plane, g, phased);
+  move_phased_rows<kDeal, 0>(plane, g, phased);
 }
 
-// Fills a phased plane (kRunSlack floats of room after it) from an H × W plane.
-GF_INLINE void build_phased(const float* plane, const ConvGeometry& g, int64_t phases,
-                            float* phased) {
-  const int64_t J = (g.s.W + 2 * g.s.pad_w + phases - 1) / phases;
-  std::fill(phased, phased + phases * g.Hp * J + kRunSlack, 0.f);
-  move_phased<true>(const_cast<float*>(plane), g, phases, phased);
+// Calls f(run, at) for every tap (r, t), c's rows of the unfold in order: run is where the
+// tap's first run starts in the phased plane, at where its values for image i start in
+// the unfold (rows ld apart). Each tap then has P runs, stride_h·J and Q floats apart.
+template <class F>
+GF_INLINE void for_each_tap(const ConvGeometry& g, int64_t c, int64_t i, int64_t ld, F f) {
+  for (int64_t r = 0; r < g.s.R; ++r)
+    for (int64_t t = 0; t < g.s.S; ++t) f(g.tap_run(r, t), ((c * g.s.R + r) * g.s.S + t) * ld + i * g.PQ);
 }
 
 // cols[(c, r, t), (i, p, q)] = x[n0 + i, c, p·stride_h − pad_h + r, q·stride_w − pad_w + t]
@@ -199,20 +199,20 @@ struct Im2colPlane {
   int64_t ld, n0;
   GF_INLINE void operator()(int64_t row) const {
     const Conv2dShape& s = g.s;
-    const int64_t c = row % s.C, i = row / s.C;
-    float* phased = thread_scratch(ScratchSlot::conv_plane, phased_size(g, s.stride_w) + kRunSlack);
-    build_phased(x + ((n0 + i) * s.C + c) * g.HW, g, s.stride_w, phased);
-    for (int64_t r = 0; r < s.R; ++r)
-      for (int64_t t = 0; t < s.S; ++t) {
-        const float* run = phased + ((t % s.stride_w) * g.Hp + r) * g.J + t / s.stride_w;
-        float* dst = cols + ((c * s.R + r) * s.S + t) * ld + i * g.PQ;
-        int64_t p = 0;
-        if (g.Q >= 4 && g.Q <= 8)  // one 8-float move per run, its overrun inside the next run
-          for (; p + 1 < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
-            std::memcpy(dst, run, 8 * sizeof(float));
-        for (; p < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
-          copy_run(run, g.Q, dst, (g.P - p) * g.Q);
-      }
+    const int64_t c = row % s.C, i = row / s.C, size = g.phased_size() + kRunSlack;
+    float* phased = thread_scratch(ScratchSlot::conv_plane, size);
+    std::fill(phased, phased + size, 0.f);
+    move_phased<true>(const_cast<float*>(x) + ((n0 + i) * s.C + c) * g.HW, g, phased);
+    for_each_tap(g, c, i, ld, [&](int64_t from, int64_t to) {
+      const float* run = phased + from;
+      float* dst = cols + to;
+      int64_t p = 0;
+      if (g.Q >= 4 && g.Q <= 8)  // one 8-float move per run, its overrun inside the next run
+        for (; p + 1 < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
+          std::memcpy(dst, run, 8 * sizeof(float));
+      for (; p < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
+        copy_run(run, g.Q, dst, (g.P - p) * g.Q);
+    });
   }
 };
 
@@ -318,16 +318,15 @@ struct Col2imPlane {
   int64_t ld, n0;
   GF_INLINE void operator()(int64_t row) const {
     const Conv2dShape& s = g.s;
-    const int64_t c = row % s.C, i = row / s.C, size = phased_size(g, s.stride_w) + kRunSlack;
+    const int64_t c = row % s.C, i = row / s.C, size = g.phased_size() + kRunSlack;
     float* phased = thread_scratch(ScratchSlot::conv_plane, size);
     std::fill(phased, phased + size, 0.f);
-    for (int64_t r = 0; r < s.R; ++r)
-      for (int64_t t = 0; t < s.S; ++t) {
-        float* run = phased + ((t % s.stride_w) * g.Hp + r) * g.J + t / s.stride_w;
-        const float* src = dcols + ((c * s.R + r) * s.S + t) * ld + i * g.PQ;
-        for (int64_t p = 0; p < g.P; ++p, run += s.stride_h * g.J, src += g.Q) add_run(src, g.Q, run);
-      }
-    move_phased<false>(dx + ((n0 + i) * s.C + c) * g.HW, g, s.stride_w, phased);
+    for_each_tap(g, c, i, ld, [&](int64_t from, int64_t to) {
+      float* run = phased + from;
+      const float* src = dcols + to;
+      for (int64_t p = 0; p < g.P; ++p, run += s.stride_h * g.J, src += g.Q) add_run(src, g.Q, run);
+    });
+    move_phased<false>(dx + ((n0 + i) * s.C + c) * g.HW, g, phased);
   }
 };
 
