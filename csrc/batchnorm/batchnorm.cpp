@@ -53,12 +53,10 @@ template <int NT, class Term>
 GF_INLINE void channel_sums(const BatchNormShape& s, ChannelBlock blk, Term term,
                             double sums[NT][kChannels]) {
   if (s.L == 1) {  // one partial per channel (lane 0 of the general case), vectorised over j
-    double acc[NT][kChannels] = {};
+    for (int t = 0; t < NT; ++t) std::fill(sums[t], sums[t] + kChannels, 0.0);
     for (int64_t n = 0; n < s.N; ++n)
       for (int t = 0; t < NT; ++t)
-        for (int64_t j = 0; j < blk.count; ++j) acc[t][j] += term(t, j, n * s.C + blk.c0 + j);
-    for (int t = 0; t < NT; ++t)
-      for (int64_t j = 0; j < blk.count; ++j) sums[t][j] = acc[t][j];
+        for (int64_t j = 0; j < blk.count; ++j) sums[t][j] += term(t, j, n * s.C + blk.c0 + j);
     return;
   }
   double lanes[NT][kChannels][kLanes] = {};
@@ -132,19 +130,6 @@ int64_t block_grain(const BatchNormShape& s) {
   return kParallelGrain / std::max<int64_t>(1, s.N * s.L * kChannels);
 }
 
-}  // namespace
-
-void batchnorm_forward_cpu(const float* x, const float* gamma, const float* beta,
-                           float* running_mean, float* running_var, float* y, float* mean,
-                           float* rstd, const BatchNormShape& s, bool training, float momentum,
-                           float eps) {
-  rows_cpu(channel_blocks(s), block_grain(s),
-           ForwardBlock{x, gamma, beta, running_mean, running_var, y, mean, rstd, s, training,
-                        momentum, eps});
-}
-
-namespace {
-
 // One channel block of the backward.
 struct BackwardBlock {
   const float *dy, *x, *gamma, *mean, *rstd;
@@ -185,6 +170,15 @@ struct BackwardBlock {
 };
 
 }  // namespace
+
+void batchnorm_forward_cpu(const float* x, const float* gamma, const float* beta,
+                           float* running_mean, float* running_var, float* y, float* mean,
+                           float* rstd, const BatchNormShape& s, bool training, float momentum,
+                           float eps) {
+  rows_cpu(channel_blocks(s), block_grain(s),
+           ForwardBlock{x, gamma, beta, running_mean, running_var, y, mean, rstd, s, training,
+                        momentum, eps});
+}
 
 void batchnorm_backward_cpu(const float* dy, const float* x, const float* gamma,
                             const float* mean, const float* rstd, float* dx, float* dgamma,
