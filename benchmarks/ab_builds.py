@@ -6,9 +6,12 @@
 Each build runs in its own worker process (one interpreter cannot load two extension
 modules of the same name: the second import returns the first); the parent asks the
 workers for one timing at a time, case by case and round by round, so all builds see the
-same machine state on this noisy VM. Workers use OMP_WAIT_POLICY=passive, so an idle
-worker's OpenMP threads do not spin on the cores the active one is timing. Prints the
-median seconds per call of each case and build, and the first build's time over each.
+same machine state on this noisy VM. The parent waits kSettle seconds before each
+timing, so the previous worker's OpenMP threads have stopped spinning on the cores the
+next one is timing (OMP_WAIT_POLICY=passive would avoid the wait but is no fair stand-in:
+it puts every fork behind a thread wake-up, which here made conv1's forward 2-3x slower).
+Prints the median seconds per call of each case and build, and the first build's time
+over each.
 """
 from __future__ import annotations
 
@@ -20,6 +23,8 @@ import statistics
 import time
 
 import numpy as np
+
+kSettle = 0.05  # seconds: libgomp's idle threads spin for up to a few ms after a call
 
 
 def _cases(m, images, linear):
@@ -47,7 +52,6 @@ def _cases(m, images, linear):
 
 
 def _worker(path, images, linear, conn):
-    os.environ["OMP_WAIT_POLICY"] = "passive"  # before the extension loads libgomp
     spec = importlib.util.spec_from_file_location("_C", path)
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
@@ -83,6 +87,7 @@ def main(argv=None):
     for _ in range(args.rounds):
         for case in cases:
             for name, conn in zip(names, conns):
+                time.sleep(kSettle)
                 conn.send(case)
                 times[(case, name)].append(conn.recv())
     for conn in conns:

@@ -12,7 +12,8 @@
 //   dx       dcols = wᵀ · dy_g, then col2im adds every tap back into dx in a fixed order
 //   db       Σ over n, p, q of dy, in double, n and then p·Q + q ascending
 // where dy_g [K, G·P·Q] gathers the group's dy. With G = 1, out and dy_g are y and dy
-// themselves. Every sum runs in an order fixed by the shape, never by the threads.
+// themselves. A shallow unfold (C·R·S <= kShallow, as conv1's) skips gemm for its forward
+// and dw: ShallowForward and ShallowDw multiply straight from cols into y or a partial. Every sum runs in an order fixed by the shape, never by the threads.
 // forward and backward run whole groups per thread (one fork per call; with a single
 // group the parallelism is inside gemm instead). Workspace: per-thread scratch
 // reused across calls (common/scratch.h). Tests: tests/test_conv2d.py.
@@ -269,39 +270,90 @@ void im2row(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, fl
   rows_cpu(count, kParallelGrain / std::max<int64_t>(g.PQ * g.CRS, 1), Im2rowImage{x, rows, g, n0});
 }
 
-// dw of one group when the unfold is shallow (C·R·S <= kShallow; conv1's is 9), where
-// gemm would fill its 32-wide panels with 9 columns and need dy regrouped first:
-// lanes[k, j, l] += Σ over pixels pq ≡ l (mod kLanes) of dy[n0 + i, k, pq]·cols[j, (i, pq)],
-// one image at a time, read straight from dy and from im2col's rows. The group's lanes
-// are then added pairwise into its partial: an order set by the shape alone.
+// A shallow unfold (C·R·S <= kShallow; conv1's is 9) bypasses gemm, which would spend
+// more on packing and on C's loads and stores than on its few multiplies per element, and
+// would need y or dy regrouped. Its kernels take kLanes pixels per vector.
 constexpr int64_t kShallow = 16, kLanes = 16;
+typedef float Lanes __attribute__((vector_size(4 * kLanes)));
 
+// Forward of one image of a group, shallow unfold:
+//   y[n0 + i, k, pq] = Σ_j w[k, j]·cols[j, (i, pq)] (+ b[k]), j ascending,
+// kRows output channels at a time (one accumulator each, enough to hide the FMA latency),
+// so each vector of cols is loaded once for all of them. A last block of channels past K
+// repeats channel K − 1, and a last vector of pixels overlaps the one before it: both
+// recompute identical values instead of branching. A plane narrower than one vector
+// (kFull false) moves its PQ floats through memcpy instead.
+struct ShallowForward {
+  static constexpr int64_t kRows = 8;
+  const float *cols, *w, *b;  // cols: the group's im2col, rows ld apart
+  float* y;                   // the group's first image
+  int64_t K, PQ, CRS, ld;
+  GF_INLINE void operator()(int64_t i) const { PQ >= kLanes ? image<true>(i) : image<false>(i); }
+
+  template <bool kFull>
+  GF_INLINE void image(int64_t i) const {
+    // Locals: through `this`, every store to y would force the fields to be reloaded.
+    const int64_t K = this->K, PQ = this->PQ, CRS = this->CRS, ld = this->ld;
+    const float *w = this->w, *b = this->b, *cols_i = cols + i * PQ;
+    float* y = this->y + i * K * PQ;
+    const size_t bytes = kFull ? sizeof(Lanes) : PQ * sizeof(float);
+    for (int64_t k0 = 0; k0 < K; k0 += kRows) {
+      int64_t k[kRows];
+      for (int64_t r = 0; r < kRows; ++r) k[r] = std::min(k0 + r, K - 1);
+      for (int64_t pq0 = 0; pq0 < PQ; pq0 += kLanes) {
+        const int64_t at = kFull ? std::min(pq0, PQ - kLanes) : 0;
+        Lanes acc[kRows] = {};
+        for (int64_t j = 0; j < CRS; ++j) {
+          Lanes c = {};
+          std::memcpy(&c, cols_i + j * ld + at, bytes);
+          for (int64_t r = 0; r < kRows; ++r) acc[r] += w[k[r] * CRS + j] * c;
+        }
+        for (int64_t r = 0; r < kRows; ++r) {
+          if (b != nullptr) acc[r] += b[k[r]];
+          std::memcpy(y + k[r] * PQ + at, &acc[r], bytes);
+        }
+      }
+    }
+  }
+};
+
+// dw of one group, shallow unfold, before dy is regrouped:
+// lanes[k, j, l] += Σ over the image's pixels pq in lane l of dy[n0 + i, k, pq]·cols[j, (i, pq)],
+// one image at a time, read straight from dy and from im2col's rows. Vector v of a plane
+// holds pixels v·kLanes + l; a last partial vector is the plane's last kLanes pixels with
+// the ones already counted zeroed in dy (a plane narrower than one vector goes lane by
+// lane). The group's lanes are then added pairwise into its partial: an order set by the
+// shape alone.
 struct ShallowDw {
   const float* dy;    // the group's first image
   const float* cols;  // im2col of the group, rows ld apart
   float* lanes;       // [K, C·R·S, kLanes] of the group, accumulated
   int64_t K, PQ, CRS, ld;
   GF_INLINE void operator()(int64_t i) const {
-    typedef float F16 __attribute__((vector_size(4 * kLanes)));
+    const int64_t K = this->K, PQ = this->PQ, CRS = this->CRS, ld = this->ld;
     const float* cols_i = cols + i * PQ;
+    const int64_t full = PQ / kLanes * kLanes, last = PQ - kLanes;
+    const Lanes lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, zero = {};
+    const auto fresh = lane >= static_cast<float>(full - last);  // the last vector's new pixels
     for (int64_t k = 0; k < K; ++k) {
       const float* d = dy + (i * K + k) * PQ;
-      F16 acc[kShallow];
+      Lanes acc[kShallow];
       float* out = lanes + k * CRS * kLanes;
-      std::memcpy(acc, out, CRS * sizeof(F16));
-      int64_t pq = 0;
-      for (; pq + kLanes <= PQ; pq += kLanes) {
-        F16 dv;
-        std::memcpy(&dv, d + pq, sizeof(dv));
+      std::memcpy(acc, out, CRS * sizeof(Lanes));
+      for (int64_t pq = 0; PQ >= kLanes && pq < PQ; pq += kLanes) {
+        const int64_t at = std::min(pq, last);
+        Lanes dv;
+        std::memcpy(&dv, d + at, sizeof(dv));
+        if (at != pq) dv = fresh ? dv : zero;
         for (int64_t j = 0; j < CRS; ++j) {
-          F16 cv;
-          std::memcpy(&cv, cols_i + j * ld + pq, sizeof(cv));
+          Lanes cv;
+          std::memcpy(&cv, cols_i + j * ld + at, sizeof(cv));
           acc[j] += dv * cv;
         }
       }
-      for (int64_t l = 0; pq + l < PQ; ++l)  // the last pixels: lane l takes pq + l
-        for (int64_t j = 0; j < CRS; ++j) acc[j][l] += d[pq + l] * cols_i[j * ld + pq + l];
-      std::memcpy(out, acc, CRS * sizeof(F16));
+      for (int64_t pq = 0; PQ < kLanes && pq < PQ; ++pq)
+        for (int64_t j = 0; j < CRS; ++j) acc[j][pq] += d[pq] * cols_i[j * ld + pq];
+      std::memcpy(out, acc, CRS * sizeof(Lanes));
     }
   }
 };
@@ -381,9 +433,14 @@ void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y
     const int64_t n0 = g.group_start(group), count = g.group_start(group + 1) - n0;
     const int64_t ld = count * g.PQ;
     float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
+    im2col(x, g, n0, count, cols);
+    if (g.CRS <= kShallow) {
+      range_on_active_isa<false>(ShallowForward{cols, w, b, y + n0 * s.K * g.PQ, s.K, g.PQ, g.CRS, ldc},
+                                 0, count);
+      continue;
+    }
     float* out = g.G > 1 ? thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ)
                          : y + n0 * s.K * g.PQ;
-    im2col(x, g, n0, count, cols);
     if (b != nullptr)
       for (int64_t k = 0; k < s.K; ++k) std::fill(out + k * ld, out + (k + 1) * ld, b[k]);
     gemm_cpu(false, false, s.K, ld, g.CRS, 1.f, w, g.CRS, cols, ldc,
