@@ -25,6 +25,7 @@ CASES = [
     (1, 2, 1, 9, 3, 1, 3, (1, 4), 0),       # one-row image, wide stride
     (2, 3, 9, 11, 5, 3, 3, 2, 0),           # stride 2, odd width, no padding
     (2, 11, 10, 13, 6, 3, 3, 1, 1),         # channels and width past a multiple of 8
+    (3, 1, 9, 8, 5, 2, 2, 1, 0),            # shallow unfold (C·R·S = 4), K and P·Q past whole blocks
     (3, 2, 12, 37, 4, 5, 5, 2, 2),          # stride 2, rows wider than one vector step
     (2, 3, 0, 5, 4, 3, 3, 1, 2),            # no rows: every unfolded value is padding
     (2, 0, 5, 5, 3, 3, 3, 1, 1),            # no channels
@@ -69,10 +70,10 @@ def test_conv2d(backend, rng, case, bias):
     check_conv2d(backend, rng, case, bias)
 
 
-# CASES[5] and CASES[8] take the shallow-unfold kernels with K not a multiple of their row
-# block, and CASES[8] a plane narrower than one vector.
-@pytest.mark.parametrize("case", [CASES[0], CONV1, CASES[2], CASES[4], CASES[5], CASES[6], CASES[8]],
-                         ids=str)
+# CASES[5], CASES[8] and CASES[11] take the shallow-unfold kernels with K, C·R·S or P·Q
+# past their blocks, and CASES[8] a plane narrower than one vector.
+@pytest.mark.parametrize("case", [CASES[0], CONV1, CASES[2], CASES[4], CASES[5], CASES[6], CASES[8],
+                                  CASES[11]], ids=str)
 def test_conv2d_every_cpu_isa(cpu_isa, rng, case):
     assert gan_fast.cpu_isa() == cpu_isa
     check_conv2d(Backend("cpu"), rng, case)

@@ -10,8 +10,12 @@
 // elementwise_cpu(n, grain, f) runs f(i) for i < n: f's operator() is inlined into an
 // `omp simd` loop inside each of the three target-attributed copies, so one scalar
 // formula becomes 16-, 8- or 4-lane code. rows_cpu does the same for per-row work whose
-// inner loops vectorise. Ranges are split statically across the OpenMP team; no result
-// depends on the split (each i is computed whole by one thread).
+// inner loops vectorise. vector_rows_cpu is for per-row work written with explicit
+// vectors: it calls f.template operator()<W>(i) with W the path's vector width in floats,
+// so that the kernel's FloatVec<W> values live in registers on every path (a 16-float
+// vector on the AVX2 path would go through the stack). Ranges are split statically
+// across the OpenMP team; no result depends on the split (each i is computed whole by
+// one thread).
 #pragma once
 
 #include <omp.h>
@@ -32,6 +36,12 @@ namespace gf {
 
 enum class CpuIsa { avx512, avx2, scalar };
 
+// W floats as one GCC vector (one register on the path whose width is W).
+template <int W>
+struct FloatVec {
+  typedef float type __attribute__((vector_size(4 * W)));
+};
+
 // The path in use: the best this CPU supports unless force_cpu_isa chose another.
 CpuIsa active_cpu_isa();
 const char* cpu_isa_name(CpuIsa isa);
@@ -39,53 +49,63 @@ const char* cpu_isa_name(CpuIsa isa);
 // run that path or the name is unknown.
 bool force_cpu_isa(const char* name);
 
-// f(i) for lo <= i < hi, compiled for one path. kAcross: vectorise across i (elementwise
-// f); otherwise call f per i and let f's own inner loops (omp simd, reductions included)
-// vectorise at the path's width (per-row work).
-#define GF_RANGE_LOOP(kAcross)                                  \
-  if constexpr (kAcross) {                                      \
-    _Pragma("omp simd") for (int64_t i = lo; i < hi; ++i) f(i); \
-  } else {                                                      \
-    for (int64_t i = lo; i < hi; ++i) f(i);                     \
+// How a range calls f: across vectorises f(i) across i (elementwise f); rows calls f(i)
+// and lets f's own inner loops (omp simd, reductions included) vectorise at the path's
+// width; vector_rows calls f.template operator()<W>(i), W the path's width in floats.
+enum class Loop { across, rows, vector_rows };
+
+// f for lo <= i < hi, compiled for one path of vector width W.
+#define GF_RANGE_LOOP(kLoop, W)                                              \
+  if constexpr (kLoop == Loop::across) {                                    \
+    _Pragma("omp simd") for (int64_t i = lo; i < hi; ++i) f(i);             \
+  } else if constexpr (kLoop == Loop::rows) {                               \
+    for (int64_t i = lo; i < hi; ++i) f(i);                                 \
+  } else {                                                                  \
+    for (int64_t i = lo; i < hi; ++i) f.template operator()<W>(i);          \
   }
-template <bool kAcross, class F>
-GF_TARGET_AVX512 void range_avx512(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kAcross) }
-template <bool kAcross, class F>
-GF_TARGET_AVX2 void range_avx2(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kAcross) }
-template <bool kAcross, class F>
-void range_scalar(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kAcross) }
+template <Loop kLoop, class F>
+GF_TARGET_AVX512 void range_avx512(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kLoop, 16) }
+template <Loop kLoop, class F>
+GF_TARGET_AVX2 void range_avx2(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kLoop, 8) }
+template <Loop kLoop, class F>
+void range_scalar(const F& f, int64_t lo, int64_t hi) { GF_RANGE_LOOP(kLoop, 4) }
 #undef GF_RANGE_LOOP
 
-template <bool kAcross, class F>
+template <Loop kLoop, class F>
 void range_on_active_isa(const F& f, int64_t lo, int64_t hi) {
   switch (active_cpu_isa()) {
-    case CpuIsa::avx512: return range_avx512<kAcross>(f, lo, hi);
-    case CpuIsa::avx2: return range_avx2<kAcross>(f, lo, hi);
-    default: return range_scalar<kAcross>(f, lo, hi);
+    case CpuIsa::avx512: return range_avx512<kLoop>(f, lo, hi);
+    case CpuIsa::avx2: return range_avx2<kLoop>(f, lo, hi);
+    default: return range_scalar<kLoop>(f, lo, hi);
   }
 }
 
-// f(i) for every i < n, split statically over the team (64-byte-aligned pieces when f is
+// f for every i < n, split statically over the team (64-byte-aligned pieces when f is
 // elementwise on floats); threads only when n > grain (below it the fork costs more).
-template <bool kAcross, class F>
+template <Loop kLoop, class F>
 void parallel_range(int64_t n, int64_t grain, const F& f) {
   if (n <= grain || omp_in_parallel() || omp_get_max_threads() == 1)
-    return range_on_active_isa<kAcross>(f, 0, n);
+    return range_on_active_isa<kLoop>(f, 0, n);
 #pragma omp parallel
   {
     const int64_t team = omp_get_num_threads(), t = omp_get_thread_num();
-    const int64_t per = (n + team - 1) / team, chunk = kAcross ? (per + 15) / 16 * 16 : per;
+    const int64_t per = (n + team - 1) / team;
+    const int64_t chunk = kLoop == Loop::across ? (per + 15) / 16 * 16 : per;
     const int64_t lo = std::min(n, t * chunk), hi = std::min(n, lo + chunk);
-    range_on_active_isa<kAcross>(f, lo, hi);
+    range_on_active_isa<kLoop>(f, lo, hi);
   }
 }
 
 // Elementwise: f(i) for i < n, vectorised across i.
 template <class F>
-void elementwise_cpu(int64_t n, int64_t grain, const F& f) { parallel_range<true>(n, grain, f); }
+void elementwise_cpu(int64_t n, int64_t grain, const F& f) { parallel_range<Loop::across>(n, grain, f); }
 
 // Per row: f(i) for i < n, one call per row; f's inner loops vectorise.
 template <class F>
-void rows_cpu(int64_t n, int64_t grain, const F& f) { parallel_range<false>(n, grain, f); }
+void rows_cpu(int64_t n, int64_t grain, const F& f) { parallel_range<Loop::rows>(n, grain, f); }
+
+// Per row, explicit vectors: f.template operator()<W>(i) for i < n.
+template <class F>
+void vector_rows_cpu(int64_t n, int64_t grain, const F& f) { parallel_range<Loop::vector_rows>(n, grain, f); }
 
 }  // namespace gf

@@ -12,13 +12,8 @@ namespace gf {
 namespace {
 
 template <int W>
-struct Vec {
-  typedef float type __attribute__((vector_size(4 * W)));
-};
-
-template <int W>
 GF_INLINE float fma_chains(int64_t iters) {
-  using V = typename Vec<W>::type;
+  using V = typename FloatVec<W>::type;
   V acc[16];
   for (int i = 0; i < 16; ++i) acc[i] = V{} + 0.001f * i;
   V a = V{} + 0.9999f, b = V{} + 1e-6f;

@@ -14,7 +14,7 @@
 namespace gf {
 
 enum class ScratchSlot {
-  gemm_pack, conv_cols, conv_grouped, conv_dw_partials, conv_plane, conv_lanes, count
+  gemm_pack, conv_cols, conv_grouped, conv_dw_partials, conv_plane, count
 };
 
 float* thread_scratch(ScratchSlot slot, int64_t floats);

@@ -272,9 +272,11 @@ void im2row(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, fl
 
 // A shallow unfold (C·R·S <= kShallow; conv1's is 9) bypasses gemm, which would spend
 // more on packing and on C's loads and stores than on its few multiplies per element, and
-// would need y or dy regrouped. Its kernels take kLanes pixels per vector.
-constexpr int64_t kShallow = 16, kLanes = 16;
-typedef float Lanes __attribute__((vector_size(4 * kLanes)));
+// would need y or dy regrouped. Its kernels take W pixels per vector, W the SIMD path's
+// width (vector_rows_cpu). Their small loops over register blocks are unrolled by
+// pragma: fully unrolled, the arrays of vectors become registers, where GCC's own choice
+// left them on the stack on the AVX2 path (4-8x slower).
+constexpr int64_t kShallow = 16;
 
 // Forward of one image of a group, shallow unfold:
 //   y[n0 + i, k, pq] = Σ_j w[k, j]·cols[j, (i, pq)] (+ b[k]), j ascending,
@@ -288,26 +290,31 @@ struct ShallowForward {
   const float *cols, *w, *b;  // cols: the group's im2col, rows ld apart
   float* y;                   // the group's first image
   int64_t K, PQ, CRS, ld;
-  GF_INLINE void operator()(int64_t i) const { PQ >= kLanes ? image<true>(i) : image<false>(i); }
+  template <int W>
+  GF_INLINE void operator()(int64_t i) const { PQ >= W ? image<W, true>(i) : image<W, false>(i); }
 
-  template <bool kFull>
+  template <int W, bool kFull>
   GF_INLINE void image(int64_t i) const {
+    using V = typename FloatVec<W>::type;
     // Locals: through `this`, every store to y would force the fields to be reloaded.
     const int64_t K = this->K, PQ = this->PQ, CRS = this->CRS, ld = this->ld;
     const float *w = this->w, *b = this->b, *cols_i = cols + i * PQ;
     float* y = this->y + i * K * PQ;
-    const size_t bytes = kFull ? sizeof(Lanes) : PQ * sizeof(float);
+    const size_t bytes = kFull ? sizeof(V) : PQ * sizeof(float);
     for (int64_t k0 = 0; k0 < K; k0 += kRows) {
       int64_t k[kRows];
+#pragma GCC unroll 8
       for (int64_t r = 0; r < kRows; ++r) k[r] = std::min(k0 + r, K - 1);
-      for (int64_t pq0 = 0; pq0 < PQ; pq0 += kLanes) {
-        const int64_t at = kFull ? std::min(pq0, PQ - kLanes) : 0;
-        Lanes acc[kRows] = {};
+      for (int64_t pq0 = 0; pq0 < PQ; pq0 += W) {
+        const int64_t at = kFull ? std::min<int64_t>(pq0, PQ - W) : 0;
+        V acc[kRows] = {};
         for (int64_t j = 0; j < CRS; ++j) {
-          Lanes c = {};
+          V c = {};
           std::memcpy(&c, cols_i + j * ld + at, bytes);
+#pragma GCC unroll 8
           for (int64_t r = 0; r < kRows; ++r) acc[r] += w[k[r] * CRS + j] * c;
         }
+#pragma GCC unroll 8
         for (int64_t r = 0; r < kRows; ++r) {
           if (b != nullptr) acc[r] += b[k[r]];
           std::memcpy(y + k[r] * PQ + at, &acc[r], bytes);
@@ -317,44 +324,71 @@ struct ShallowForward {
   }
 };
 
-// dw of one group, shallow unfold, before dy is regrouped:
-// lanes[k, j, l] += Σ over the image's pixels pq in lane l of dy[n0 + i, k, pq]·cols[j, (i, pq)],
-// one image at a time, read straight from dy and from im2col's rows. Vector v of a plane
-// holds pixels v·kLanes + l; a last partial vector is the plane's last kLanes pixels with
-// the ones already counted zeroed in dy (a plane narrower than one vector goes lane by
-// lane). The group's lanes are then added pairwise into its partial: an order set by the
-// shape alone.
+// dw of one group, shallow unfold, before dy is regrouped: one call per block of kRows
+// output channels k, taken kPass at a time with kCols unfold rows j (kPass·kCols
+// accumulators, kPass + kCols vector loads per kPass·kCols FMAs; kPass is 4 with
+// AVX-512's 32 registers, 2 with 16):
+//   partial[k, j] = Σ over the group's images, then its pixels, of dy[n0 + i, k, pq]·cols[j, (i, pq)],
+// read straight from dy and from im2col's rows, summed in W lanes that are then added
+// pairwise. Vector v of a plane holds pixels v·W + l; a last partial vector is the plane's
+// last W pixels with the ones already counted zeroed in dy (a plane narrower than one
+// vector, kFull false, is one zero-padded vector). Blocks past K or C·R·S repeat the last
+// channel or row, rewriting identical values. An order set by the shape and the path's W
+// alone.
 struct ShallowDw {
+  static constexpr int64_t kRows = 4, kCols = 3;
   const float* dy;    // the group's first image
   const float* cols;  // im2col of the group, rows ld apart
-  float* lanes;       // [K, C·R·S, kLanes] of the group, accumulated
-  int64_t K, PQ, CRS, ld;
-  GF_INLINE void operator()(int64_t i) const {
+  float* partial;     // [K, C·R·S]
+  int64_t count, K, PQ, CRS, ld;
+  template <int W>
+  GF_INLINE void operator()(int64_t block) const { PQ >= W ? run<W, true>(block) : run<W, false>(block); }
+
+  template <int W, bool kFull>
+  GF_INLINE void run(int64_t block) const {
+    using V = typename FloatVec<W>::type;
     const int64_t K = this->K, PQ = this->PQ, CRS = this->CRS, ld = this->ld;
-    const float* cols_i = cols + i * PQ;
-    const int64_t full = PQ / kLanes * kLanes, last = PQ - kLanes;
-    const Lanes lane = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}, zero = {};
+    const int64_t full = PQ / W * W, last = PQ - W;
+    const size_t bytes = kFull ? sizeof(V) : PQ * sizeof(float);
+    V lane, zero = {};
+    for (int l = 0; l < W; ++l) lane[l] = static_cast<float>(l);
     const auto fresh = lane >= static_cast<float>(full - last);  // the last vector's new pixels
-    for (int64_t k = 0; k < K; ++k) {
-      const float* d = dy + (i * K + k) * PQ;
-      Lanes acc[kShallow];
-      float* out = lanes + k * CRS * kLanes;
-      std::memcpy(acc, out, CRS * sizeof(Lanes));
-      for (int64_t pq = 0; PQ >= kLanes && pq < PQ; pq += kLanes) {
-        const int64_t at = std::min(pq, last);
-        Lanes dv;
-        std::memcpy(&dv, d + at, sizeof(dv));
-        if (at != pq) dv = fresh ? dv : zero;
-        for (int64_t j = 0; j < CRS; ++j) {
-          Lanes cv;
-          std::memcpy(&cv, cols_i + j * ld + at, sizeof(cv));
-          acc[j] += dv * cv;
+    constexpr int64_t kPass = W >= 16 ? kRows : kRows / 2;
+    for (int64_t k0 = block * kRows; k0 < (block + 1) * kRows; k0 += kPass)
+      for (int64_t j0 = 0; j0 < CRS; j0 += kCols) {
+        int64_t k[kPass], j[kCols];
+#pragma GCC unroll 8
+        for (int64_t r = 0; r < kPass; ++r) k[r] = std::min(k0 + r, K - 1);
+#pragma GCC unroll 8
+        for (int64_t m = 0; m < kCols; ++m) j[m] = std::min(j0 + m, CRS - 1);
+        V acc[kPass][kCols] = {};
+        for (int64_t i = 0; i < count; ++i) {
+          const float *d = dy + i * K * PQ, *c = cols + i * PQ;
+          for (int64_t pq = 0; pq < PQ; pq += W) {
+            const int64_t at = kFull ? std::min(pq, last) : 0;
+            V dv[kPass] = {}, cv[kCols] = {};
+#pragma GCC unroll 8
+            for (int64_t r = 0; r < kPass; ++r) {
+              std::memcpy(&dv[r], d + k[r] * PQ + at, bytes);
+              if (at != pq) dv[r] = fresh ? dv[r] : zero;
+            }
+#pragma GCC unroll 8
+            for (int64_t m = 0; m < kCols; ++m) std::memcpy(&cv[m], c + j[m] * ld + at, bytes);
+#pragma GCC unroll 8
+            for (int64_t r = 0; r < kPass; ++r)
+#pragma GCC unroll 8
+              for (int64_t m = 0; m < kCols; ++m) acc[r][m] += dv[r] * cv[m];
+          }
         }
+        for (int64_t r = 0; r < kPass; ++r)
+          for (int64_t m = 0; m < kCols; ++m) {
+            float sums[W];
+            std::memcpy(sums, &acc[r][m], sizeof(sums));
+            for (int half = W / 2; half > 0; half /= 2)
+              for (int l = 0; l < half; ++l) sums[l] += sums[l + half];
+            partial[k[r] * CRS + j[m]] = sums[0];
+          }
       }
-      for (int64_t pq = 0; PQ < kLanes && pq < PQ; ++pq)
-        for (int64_t j = 0; j < CRS; ++j) acc[j][pq] += d[pq] * cols_i[j * ld + pq];
-      std::memcpy(out, acc, CRS * sizeof(Lanes));
-    }
   }
 };
 
@@ -435,7 +469,7 @@ void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y
     float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
     im2col(x, g, n0, count, cols);
     if (g.CRS <= kShallow) {
-      range_on_active_isa<false>(ShallowForward{cols, w, b, y + n0 * s.K * g.PQ, s.K, g.PQ, g.CRS, ldc},
+      range_on_active_isa<Loop::vector_rows>(ShallowForward{cols, w, b, y + n0 * s.K * g.PQ, s.K, g.PQ, g.CRS, ldc},
                                  0, count);
       continue;
     }
@@ -459,8 +493,7 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
   const int64_t groups = g.groups, ldc = g.G * g.PQ;
   // Each group's dw lands in its own partial (the calling thread's scratch, shared with
   // the team), so the groups can run on any thread and still be added in group order
-  // below: from gemm, columns in im2row's (r, t, c) order; for a shallow unfold,
-  // ShallowDw's lanes.
+  // below: from gemm, columns in im2row's (r, t, c) order; from ShallowDw, in dw's.
   const bool shallow = g.CRS <= kShallow;
   const int64_t dw_size = s.K * g.CRS;
   float* partials = dw != nullptr ? thread_scratch(ScratchSlot::conv_dw_partials, groups * dw_size) : nullptr;
@@ -471,17 +504,9 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
     float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
     float* partial = dw != nullptr ? partials + group * dw_size : nullptr;
     if (dw != nullptr && shallow) {  // before dy is regrouped: it reads dy per image
-      float* lanes = thread_scratch(ScratchSlot::conv_lanes, dw_size * kLanes);
-      std::fill(lanes, lanes + dw_size * kLanes, 0.f);
       im2col(x, g, n0, count, cols);
-      range_on_active_isa<false>(ShallowDw{dy + n0 * s.K * g.PQ, cols, lanes, s.K, g.PQ, g.CRS, ldc},
-                                 0, count);
-      for (int64_t kj = 0; kj < dw_size; ++kj) {  // lanes added pairwise
-        float* lane = lanes + kj * kLanes;
-        for (int64_t half = kLanes / 2; half > 0; half /= 2)
-          for (int64_t l = 0; l < half; ++l) lane[l] += lane[l + half];
-        partial[kj] = lane[0];
-      }
+      range_on_active_isa<Loop::vector_rows>(ShallowDw{dy + n0 * s.K * g.PQ, cols, partial, count, s.K, g.PQ, g.CRS, ldc},
+                                 0, (s.K + ShallowDw::kRows - 1) / ShallowDw::kRows);
     }
     const float* dy_g = dy + n0 * s.K * g.PQ;
     if (g.G > 1 && (dx != nullptr || (dw != nullptr && !shallow))) {

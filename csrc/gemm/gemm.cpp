@@ -19,7 +19,7 @@
 // `acc += a * b` on vectors becomes one FMA where the target has it: -std=gnu++17 (the
 // CMake default) implies -ffp-contract=fast.
 // Tests: tests/test_linear.py and tests/test_conv2d.py run every variant the CPU allows.
-// Benchmark: python benchmarks/bench_gemm_quick.py.
+// Benchmark: python benchmarks/gemm_table.py (against OpenBLAS at the model's shapes).
 #include "gemm/gemm.h"
 
 #include <omp.h>
@@ -96,11 +96,6 @@ GF_INLINE void pack_panels(const float* src, int64_t sx, int64_t sk, int64_t wid
   }
 }
 
-template <int W>
-struct VecOf {
-  typedef float type __attribute__((vector_size(4 * W)));
-};
-
 // C[m × n] (m <= MR, n <= NR) = alpha · Ap·Bp + beta · C over one kc-deep panel pair;
 // beta == 0 never reads C.
 // The B panel's rows are BS floats apart: NR, or a full panel's width when a narrow tile
@@ -108,7 +103,7 @@ struct VecOf {
 template <int W, int MR, int NV, int BS = W * NV>
 GF_INLINE void micro_tile(int64_t kc, const float* Ap, const float* Bp, float alpha, float beta,
                           float* C, int64_t ldc, int64_t m, int64_t n) {
-  using V = typename VecOf<W>::type;
+  using V = typename FloatVec<W>::type;
   constexpr int NR = W * NV;
   V acc[MR][NV] = {};
   for (int64_t k = 0; k < kc; ++k, Ap += MR, Bp += BS) {

@@ -43,40 +43,41 @@ void column_sums(const float* dy, float* db, int64_t N, int64_t M) {
 constexpr int64_t kMatVecGrain = 1 << 14;
 
 // y[n] = Σ_k x[n, k]·w[k] (+ b) for kRows rows at a time, so that each load of w serves
-// them all and kRows streams of x are in flight: per row, kLanes independent partial sums
-// (lane l takes every k with k % kLanes == l), then added pairwise; the same order on
-// every SIMD path and thread count.
+// them all and kRows streams of x are in flight: per row, W independent partial sums, W
+// the SIMD path's vector width (lane l takes every k with k % W == l), then added
+// pairwise; the same order for any thread count.
 struct MatVecRows {
-  static constexpr int64_t kRows = 4, kLanes = 16;
-  typedef float Lanes __attribute__((vector_size(4 * kLanes)));
+  static constexpr int64_t kRows = 4;
   const float *x, *w, *b;
   float* y;
   int64_t N, K;
+  template <int W>  // lanes: the SIMD path's vector width
   GF_INLINE void operator()(int64_t block) const {
+    using V = typename FloatVec<W>::type;
     const int64_t n0 = block * kRows, rows = std::min(kRows, N - n0);
-    Lanes acc[kRows] = {};
+    V acc[kRows] = {};
     int64_t k = 0;
     if (rows == kRows) {
-      for (; k + kLanes <= K; k += kLanes) {
-        Lanes wv;
+      for (; k + W <= K; k += W) {
+        V wv;
         std::memcpy(&wv, w + k, sizeof(wv));
         for (int64_t r = 0; r < kRows; ++r) {
-          Lanes xv;
+          V xv;
           std::memcpy(&xv, x + (n0 + r) * K + k, sizeof(xv));
           acc[r] += xv * wv;
         }
       }
     }
     for (int64_t r = 0; r < rows; ++r) {
-      float lane[kLanes];
+      float lane[W];
       std::memcpy(lane, &acc[r], sizeof(lane));
       const float* row = x + (n0 + r) * K;
       int64_t j = k;
-      for (; j + kLanes <= K; j += kLanes)  // a short last block: its rows one by one
-        for (int64_t l = 0; l < kLanes; ++l) lane[l] += row[j + l] * w[j + l];
+      for (; j + W <= K; j += W)  // a short last block: its rows one by one
+        for (int64_t l = 0; l < W; ++l) lane[l] += row[j + l] * w[j + l];
       for (int64_t l = 0; j + l < K; ++l) lane[l] += row[j + l] * w[j + l];
-      for (int64_t half = kLanes / 2; half > 0; half /= 2)
-        for (int64_t l = 0; l < half; ++l) lane[l] += lane[l + half];
+      for (int half = W / 2; half > 0; half /= 2)
+        for (int l = 0; l < half; ++l) lane[l] += lane[l + half];
       y[n0 + r] = b != nullptr ? lane[0] + b[0] : lane[0];
     }
   }
@@ -119,8 +120,8 @@ void linear_forward_cpu(const float* x, const float* w, const float* b, float* y
                         int64_t K, int64_t M) {
   if (M == 1) {
     constexpr int64_t kRows = MatVecRows::kRows;
-    return rows_cpu((N + kRows - 1) / kRows, kMatVecGrain / std::max<int64_t>(kRows * K, 1),
-                    MatVecRows{x, w, b, y, N, K});
+    return vector_rows_cpu((N + kRows - 1) / kRows, kMatVecGrain / std::max<int64_t>(kRows * K, 1),
+                           MatVecRows{x, w, b, y, N, K});
   }
   if (b != nullptr) broadcast_rows(b, y, N, M);
   gemm_cpu(false, true, N, M, K, 1.f, x, K, w, K, b != nullptr ? 1.f : 0.f, y, M);
