@@ -26,6 +26,8 @@ CASES = [
     (2, 3, 9, 11, 5, 3, 3, 2, 0),           # stride 2, odd width, no padding
     (2, 11, 10, 13, 6, 3, 3, 1, 1),         # channels and width past a multiple of 8
     (3, 1, 9, 8, 5, 2, 2, 1, 0),            # shallow unfold (C·R·S = 4), K and P·Q past whole blocks
+    (2, 3, 6, 7, 4, 5, 5, 2, 2),            # stride 2, padding 2, a 6-row plane
+    (2, 3, 7, 9, 4, 3, 3, (1, 2), (2, 1)),  # stride 2 across only, rows read by 3 taps each
     (3, 2, 12, 37, 4, 5, 5, 2, 2),          # stride 2, rows wider than one vector step
     (2, 3, 0, 5, 4, 3, 3, 1, 2),            # no rows: every unfolded value is padding
     (2, 0, 5, 5, 3, 3, 3, 1, 1),            # no channels
