@@ -41,6 +41,9 @@ constexpr int64_t kForwardGroupColumns = 512, kBackwardGroupColumns = 1024, kWid
 // count: dw adds its per-group partials in group order.
 constexpr int64_t kGroupAlign = 4;
 
+// The unfold kernels read it from a local copy: read through `this`, it could have been
+// changed by any of their memcpy stores as far as the compiler knows, and every offset
+// was recomputed per row and run (a third of im2col's instructions).
 struct ConvGeometry {
   Conv2dShape s;
   int64_t P, Q, PQ, HW, CRS;  // output plane and its size, input plane size, gemm depth
@@ -191,34 +194,49 @@ GF_INLINE void for_each_tap(const ConvGeometry& g, int64_t c, int64_t i, int64_t
 }
 
 // cols[(c, r, t), (i, p, q)] = x[n0 + i, c, p·stride_h − pad_h + r, q·stride_w − pad_w + t]
-// (zero in the padding); the row stride of cols is ld. One row of the call is one
-// (image, channel) plane: its phased copy, then R·S·P runs of Q values.
-struct Im2colPlane {
+// (zero in the padding); the row stride of cols is ld. One row of the call is one image:
+// per channel, its plane's phased copy, then R·S·P runs of Q values. The copies alternate
+// between two phased buffers, one channel ahead of the runs: a run read right after its
+// plane was dealt would straddle stores still in flight and wait for them (no store
+// forwarding), which doubled the unfold's time. The buffers are zeroed once: a deal
+// writes the same interior positions every time and only zeros anywhere else, so the
+// padding stays zero.
+struct Im2colImage {
   const float* x;
   float* cols;
   ConvGeometry g;
   int64_t ld, n0;
-  GF_INLINE void operator()(int64_t row) const {
+  GF_INLINE void operator()(int64_t i) const {
+    const ConvGeometry g = this->g;  // a local copy, see ConvGeometry
     const Conv2dShape& s = g.s;
-    const int64_t c = row % s.C, i = row / s.C, size = g.phased_size() + kRunSlack;
-    float* phased = thread_scratch(ScratchSlot::conv_plane, size);
-    std::fill(phased, phased + size, 0.f);
-    move_phased<true>(const_cast<float*>(x) + ((n0 + i) * s.C + c) * g.HW, g, phased);
-    for_each_tap(g, c, i, ld, [&](int64_t from, int64_t to) {
-      const float* run = phased + from;
-      float* dst = cols + to;
-      int64_t p = 0;
-      if (g.Q >= 4 && g.Q <= 8)  // one 8-float move per run, its overrun inside the next run
-        for (; p + 1 < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
-          std::memcpy(dst, run, 8 * sizeof(float));
-      for (; p < g.P; ++p, run += s.stride_h * g.J, dst += g.Q)
-        copy_run(run, g.Q, dst, (g.P - p) * g.Q);
-    });
+    const int64_t size = g.phased_size() + kRunSlack;
+    float* buffers = thread_scratch(ScratchSlot::conv_plane, 2 * size);
+    std::fill(buffers, buffers + 2 * size, 0.f);
+    const auto deal = [&](int64_t c) {
+      move_phased<true>(const_cast<float*>(x) + ((n0 + i) * s.C + c) * g.HW, g, buffers + c % 2 * size);
+    };
+    // Runs of 4 to 8 floats move as one 8-float vector while that stays inside the row
+    // (its overrun lands in the next run, written later); the rest through copy_run.
+    const int64_t room = ld - i * g.PQ;  // floats from this image's first run to the row's end
+    const int64_t vector_runs = g.Q >= 4 && g.Q <= 8 ? std::min(g.P, (room - 8) / g.Q + 1) : 0;
+    const int64_t step = s.stride_h * g.J;
+    if (s.C > 0) deal(0);
+    for (int64_t c = 0; c < s.C; ++c) {
+      if (c + 1 < s.C) deal(c + 1);
+      const float* phased = buffers + c % 2 * size;
+      for_each_tap(g, c, i, ld, [&](int64_t from, int64_t to) {
+        const float* run = phased + from;
+        float* dst = cols + to;
+        int64_t p = 0;
+        for (; p < vector_runs; ++p, run += step, dst += g.Q) std::memcpy(dst, run, 8 * sizeof(float));
+        for (; p < g.P; ++p, run += step, dst += g.Q) copy_run(run, g.Q, dst, room - p * g.Q);
+      });
+    }
   }
 };
 
 void im2col(const float* x, const ConvGeometry& g, int64_t n0, int64_t count, float* cols) {
-  rows_cpu(count * g.s.C, kParallelGrain / g.PQ, Im2colPlane{x, cols, g, g.G * g.PQ, n0});
+  range_on_active_isa<Loop::rows>(Im2colImage{x, cols, g, g.G * g.PQ, n0}, 0, count);
 }
 
 // rows[(i, p, q), (r, t, c)] = x[n0 + i, c, p·stride_h − pad_h + r, q·stride_w − pad_w + t]
@@ -233,14 +251,20 @@ struct Im2rowImage {
   ConvGeometry g;
   int64_t n0;
   GF_INLINE void operator()(int64_t i) const {
+    const ConvGeometry g = this->g;  // a local copy, see ConvGeometry
     const Conv2dShape& s = g.s;
     const int64_t Wp = s.W + 2 * s.pad_w, C = s.C;
-    float* hwc = thread_scratch(ScratchSlot::conv_plane, g.Hp * Wp * C);
-    std::fill(hwc, hwc + g.Hp * Wp * C, 0.f);
+    const int64_t line = Wp * C;  // floats of one padded row
+    float* hwc = thread_scratch(ScratchSlot::conv_plane, g.Hp * line);
+    // Only the padding is zeroed (a quarter of conv2's buffer): the pixels fill the rest.
+    std::fill(hwc, hwc + s.pad_h * line, 0.f);
+    std::fill(hwc + (s.pad_h + s.H) * line, hwc + g.Hp * line, 0.f);
     const float* image = x + (n0 + i) * C * g.HW;
     for (int64_t h = 0; h < s.H; ++h) {
       const float* src = image + h * s.W;
-      float* dst = hwc + ((s.pad_h + h) * Wp + s.pad_w) * C;
+      float* dst = hwc + (s.pad_h + h) * line + s.pad_w * C;
+      std::fill(dst - s.pad_w * C, dst, 0.f);
+      std::fill(dst + s.W * C, dst + (s.W + s.pad_w) * C, 0.f);
       if (s.W >= 8 && C >= 8) {  // 8 × 8 blocks, the last ones overlapping their neighbours
         for (int64_t w0 = 0;; w0 = std::min(w0 + 8, s.W - 8)) {
           for (int64_t c0 = 0;; c0 = std::min(c0 + 8, C - 8)) {
@@ -403,14 +427,16 @@ struct Col2imPlane {
   ConvGeometry g;
   int64_t ld, n0;
   GF_INLINE void operator()(int64_t row) const {
+    const ConvGeometry g = this->g;  // a local copy, see ConvGeometry
     const Conv2dShape& s = g.s;
     const int64_t c = row % s.C, i = row / s.C, size = g.phased_size() + kRunSlack;
+    const int64_t step = s.stride_h * g.J;
     float* phased = thread_scratch(ScratchSlot::conv_plane, size);
     std::fill(phased, phased + size, 0.f);
     for_each_tap(g, c, i, ld, [&](int64_t from, int64_t to) {
       float* run = phased + from;
       const float* src = dcols + to;
-      for (int64_t p = 0; p < g.P; ++p, run += s.stride_h * g.J, src += g.Q) add_run(src, g.Q, run);
+      for (int64_t p = 0; p < g.P; ++p, run += step, src += g.Q) add_run(src, g.Q, run);
     });
     move_phased<false>(dx + ((n0 + i) * s.C + c) * g.HW, g, phased);
   }
