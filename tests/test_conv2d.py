@@ -28,6 +28,8 @@ CASES = [
     (3, 1, 9, 8, 5, 2, 2, 1, 0),            # shallow unfold (C·R·S = 4), K and P·Q past whole blocks
     (2, 3, 6, 7, 4, 5, 5, 2, 2),            # stride 2, padding 2, a 6-row plane
     (2, 3, 7, 9, 4, 3, 3, (1, 2), (2, 1)),  # stride 2 across only, rows read by 3 taps each
+    (8, 2, 1, 9, 3, 1, 3, 1, 0),            # 7-pixel outputs, several images per group (shallow)
+    (8, 6, 1, 9, 4, 1, 3, 1, 0),            # the same through gemm
     (3, 2, 12, 37, 4, 5, 5, 2, 2),          # stride 2, rows wider than one vector step
     (2, 3, 0, 5, 4, 3, 3, 1, 2),            # no rows: every unfolded value is padding
     (2, 0, 5, 5, 3, 3, 3, 1, 1),            # no channels
@@ -75,7 +77,7 @@ def test_conv2d(backend, rng, case, bias):
 # CASES[5], CASES[8] and CASES[11] take the shallow-unfold kernels with K, C·R·S or P·Q
 # past their blocks, and CASES[8] a plane narrower than one vector.
 @pytest.mark.parametrize("case", [CASES[0], CONV1, CASES[2], CASES[4], CASES[5], CASES[6], CASES[8],
-                                  CASES[11]], ids=str)
+                                  CASES[11], CASES[14], CASES[15]], ids=str)
 def test_conv2d_every_cpu_isa(cpu_isa, rng, case):
     assert gan_fast.cpu_isa() == cpu_isa
     check_conv2d(Backend("cpu"), rng, case)

@@ -125,7 +125,9 @@ def conv_shapes(draw):
         padding = (ph, pw)
     H = draw(st.integers(max(0, R - 2 * ph), max(0, R - 2 * ph) + 9))
     W = draw(st.integers(max(0, S - 2 * pw), max(0, S - 2 * pw) + 9))
-    N, C, K = draw(small), draw(small), draw(st.integers(0, 5))
+    # Up to 24 images: small outputs then pack several images into each of conv2d's groups,
+    # a last group shorter than the others included.
+    N, C, K = draw(st.integers(0, 24)), draw(small), draw(st.integers(0, 5))
     return (N, C, H, W), (K, C, R, S), stride, padding
 
 

@@ -218,7 +218,7 @@ struct Im2colImage {
     // Runs of 4 to 8 floats move as one 8-float vector while that stays inside the row
     // (its overrun lands in the next run, written later); the rest through copy_run.
     const int64_t room = ld - i * g.PQ;  // floats from this image's first run to the row's end
-    const int64_t vector_runs = g.Q >= 4 && g.Q <= 8 ? std::min(g.P, (room - 8) / g.Q + 1) : 0;
+    const int64_t vector_runs = g.Q >= 4 && g.Q <= 8 && room >= 8 ? std::min(g.P, (room - 8) / g.Q + 1) : 0;
     const int64_t step = s.stride_h * g.J;
     if (s.C > 0) deal(0);
     for (int64_t c = 0; c < s.C; ++c) {
