@@ -98,3 +98,16 @@ def test_conv2d_backward_skips_unneeded(backend, rng, need):
             assert_close(f"conv2d_backward.{name}", g, r)
         else:
             assert g is None, f"conv2d_backward.{name}: expected None when not needed"
+
+
+def test_conv2d_shallow_dw_keeps_inf_every_cpu_isa(cpu_isa):
+    """A shallow unfold's dw (ShallowDw) overlaps its last vector of pixels with the one
+    before it; the overlap must add nothing, not 0·inf = NaN. x has an inf in that overlap
+    for each vector width (pixels 10, 20 and 22 of a 5×5 plane: W = 16, 8, 4)."""
+    x = np.ones((1, 1, 5, 5), np.float32)
+    x.reshape(-1)[[10, 20, 22]] = np.inf
+    dy, w = np.ones((1, 1, 5, 5), np.float32), np.ones((1, 1, 1, 1), np.float32)
+    _, dw, _ = ops.conv2d_backward(dy, x, w, 1, 0, need_dx=False, need_db=False)
+    _, rdw, _ = reference.conv2d_backward(dy.astype(np.float64), x.astype(np.float64),
+                                          w.astype(np.float64), 1, 0, need_dx=False, need_db=False)
+    assert np.isposinf(rdw).all() and np.isposinf(dw).all(), (dw, rdw)

@@ -198,7 +198,7 @@ GF_INLINE void for_each_tap(const ConvGeometry& g, int64_t c, int64_t i, int64_t
 // per channel, its plane's phased copy, then R·S·P runs of Q values. The copies alternate
 // between two phased buffers, one channel ahead of the runs: a run read right after its
 // plane was dealt would straddle stores still in flight and wait for them (no store
-// forwarding), which doubled the unfold's time. The buffers are zeroed once: a deal
+// forwarding), which doubled the unfold's time. The buffers are zeroed once per image: a deal
 // writes the same interior positions every time and only zeros anywhere else, so the
 // padding stays zero.
 struct Im2colImage {
@@ -211,7 +211,7 @@ struct Im2colImage {
     const Conv2dShape& s = g.s;
     const int64_t size = g.phased_size() + kRunSlack;
     float* buffers = thread_scratch(ScratchSlot::conv_plane, 2 * size);
-    std::fill(buffers, buffers + 2 * size, 0.f);
+    std::fill(buffers, buffers + std::min<int64_t>(s.C, 2) * size, 0.f);  // the buffers in use
     const auto deal = [&](int64_t c) {
       move_phased<true>(const_cast<float*>(x) + ((n0 + i) * s.C + c) * g.HW, g, buffers + c % 2 * size);
     };
@@ -355,10 +355,10 @@ struct ShallowForward {
 //   partial[k, j] = Σ over the group's images, then its pixels, of dy[n0 + i, k, pq]·cols[j, (i, pq)],
 // read straight from dy and from im2col's rows, summed in W lanes that are then added
 // pairwise. Vector v of a plane holds pixels v·W + l; a last partial vector is the plane's
-// last W pixels with the ones already counted zeroed in dy (a plane narrower than one
-// vector, kFull false, is one zero-padded vector). Blocks past K or C·R·S repeat the last
-// channel or row, rewriting identical values. An order set by the shape and the path's W
-// alone.
+// last W pixels with the products of the ones already counted replaced by +0 (a plane
+// narrower than one vector, kFull false, is one zero-padded vector). Blocks past K or
+// C·R·S repeat the last channel or row, rewriting identical values. An order set by the
+// shape and the path's W alone.
 struct ShallowDw {
   static constexpr int64_t kRows = 4, kCols = 3;
   const float* dy;    // the group's first image
@@ -392,16 +392,18 @@ struct ShallowDw {
             const int64_t at = kFull ? std::min(pq, last) : 0;
             V dv[kPass] = {}, cv[kCols] = {};
 #pragma GCC unroll 8
-            for (int64_t r = 0; r < kPass; ++r) {
-              std::memcpy(&dv[r], d + k[r] * PQ + at, bytes);
-              if (at != pq) dv[r] = fresh ? dv[r] : zero;
-            }
+            for (int64_t r = 0; r < kPass; ++r) std::memcpy(&dv[r], d + k[r] * PQ + at, bytes);
 #pragma GCC unroll 8
             for (int64_t m = 0; m < kCols; ++m) std::memcpy(&cv[m], c + j[m] * ld + at, bytes);
 #pragma GCC unroll 8
             for (int64_t r = 0; r < kPass; ++r)
 #pragma GCC unroll 8
-              for (int64_t m = 0; m < kCols; ++m) acc[r][m] += dv[r] * cv[m];
+              for (int64_t m = 0; m < kCols; ++m) {
+                if (at == pq)
+                  acc[r][m] += dv[r] * cv[m];
+                else  // the product is selected, not a factor zeroed: 0·inf would be NaN
+                  acc[r][m] += fresh ? dv[r] * cv[m] : zero;
+              }
           }
         }
         for (int64_t r = 0; r < kPass; ++r)
