@@ -42,6 +42,15 @@ struct FloatVec {
   typedef float type __attribute__((vector_size(4 * W)));
 };
 
+// lane[0] + ... + lane[W − 1], added pairwise (lane l + W/2 onto lane l, then halving): an
+// order set by W alone, so results do not depend on the thread count. Overwrites lane.
+template <int W>
+inline float pairwise_sum(float (&lane)[W]) {
+  for (int half = W / 2; half > 0; half /= 2)
+    for (int l = 0; l < half; ++l) lane[l] += lane[l + half];
+  return lane[0];
+}
+
 // The path in use: the best this CPU supports unless force_cpu_isa chose another.
 CpuIsa active_cpu_isa();
 const char* cpu_isa_name(CpuIsa isa);

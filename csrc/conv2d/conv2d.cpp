@@ -13,7 +13,8 @@
 //   db       Σ over n, p, q of dy, in double, n and then p·Q + q ascending
 // where dy_g [K, G·P·Q] gathers the group's dy. With G = 1, out and dy_g are y and dy
 // themselves. A shallow unfold (C·R·S <= kShallow, as conv1's) skips gemm for its forward
-// and dw: ShallowForward and ShallowDw multiply straight from cols into y or a partial. Every sum runs in an order fixed by the shape, never by the threads.
+// and dw: ShallowForward and ShallowDw multiply straight from cols into y or a partial.
+// Every sum runs in an order fixed by the shape, never by the threads.
 // forward and backward run whole groups per thread (one fork per call; with a single
 // group the parallelism is inside gemm instead). Workspace: per-thread scratch
 // reused across calls (common/scratch.h). Tests: tests/test_conv2d.py.
@@ -53,6 +54,7 @@ struct ConvGeometry {
   // Floats of a phased plane, and where tap (r, t)'s first run starts in it (see below).
   int64_t phased_size() const { return s.stride_w * Hp * J; }
   int64_t tap_run(int64_t r, int64_t t) const { return ((t % s.stride_w) * Hp + r) * J + t / s.stride_w; }
+  int64_t run_step() const { return s.stride_h * J; }  // from a tap's run for p to p + 1
 };
 
 ConvGeometry geometry(const Conv2dShape& s, int64_t group_columns, int64_t wide_plane) {
@@ -87,10 +89,12 @@ GF_INLINE void copy_run(const float* src, int64_t n, float* dst, int64_t room) {
   for (; j < n; ++j) dst[j] = src[j];
 }
 
+using Float8 = FloatVec<8>::type;
+typedef int32_t Int8 __attribute__((vector_size(32)));
+
 // dst[0, n) += src[0, n); the lanes past n add +0 (no change: an accumulator that starts
 // at +0 never holds −0).
 GF_INLINE void add_run(const float* src, int64_t n, float* dst) {
-  typedef float Float8 __attribute__((vector_size(32)));
   const Float8 lane = {0.f, 1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 7.f}, zero = {};
   for (int64_t j = 0; j < n; j += 8) {
     Float8 v, d;
@@ -131,8 +135,6 @@ GF_INLINE void move_phased_rows(float* plane, const ConvGeometry& g, float* phas
 // next rows are moved later); lanes past a run's end deal zeros (the padding).
 template <bool kDeal>
 GF_INLINE void move_phased_rows2(float* plane, const ConvGeometry& g, float* phased) {
-  typedef float Float8 __attribute__((vector_size(32)));
-  typedef int32_t Int8 __attribute__((vector_size(32)));
   const Conv2dShape& s = g.s;
   const int64_t J = g.J, run_stride = g.Hp * J;
   const int64_t even = (s.W + 1) / 2, odd = s.W / 2;  // columns of each parity
@@ -186,7 +188,7 @@ GF_INLINE void move_phased(float* plane, const ConvGeometry& g, float* phased) {
 
 // Calls f(run, at) for every tap (r, t), c's rows of the unfold in order: run is where the
 // tap's first run starts in the phased plane, at where its values for image i start in
-// the unfold (rows ld apart). Each tap then has P runs, stride_h·J and Q floats apart.
+// the unfold (rows ld apart). Each tap then has P runs, run_step() and Q floats apart.
 template <class F>
 GF_INLINE void for_each_tap(const ConvGeometry& g, int64_t c, int64_t i, int64_t ld, F f) {
   for (int64_t r = 0; r < g.s.R; ++r)
@@ -215,11 +217,11 @@ struct Im2colImage {
     const auto deal = [&](int64_t c) {
       move_phased<true>(const_cast<float*>(x) + ((n0 + i) * s.C + c) * g.HW, g, buffers + c % 2 * size);
     };
-    // Runs of 4 to 8 floats move as one 8-float vector while that stays inside the row
-    // (its overrun lands in the next run, written later); the rest through copy_run.
+    // Runs of at most 8 floats move as one 8-float vector while that stays inside the row
+    // (its overrun lands in the next runs, written later); the rest through copy_run.
     const int64_t room = ld - i * g.PQ;  // floats from this image's first run to the row's end
-    const int64_t vector_runs = g.Q >= 4 && g.Q <= 8 && room >= 8 ? std::min(g.P, (room - 8) / g.Q + 1) : 0;
-    const int64_t step = s.stride_h * g.J;
+    const int64_t vector_runs = g.Q <= 8 && room >= 8 ? std::min(g.P, (room - 8) / g.Q + 1) : 0;
+    const int64_t step = g.run_step();
     if (s.C > 0) deal(0);
     for (int64_t c = 0; c < s.C; ++c) {
       if (c + 1 < s.C) deal(c + 1);
@@ -410,9 +412,7 @@ struct ShallowDw {
           for (int64_t m = 0; m < kCols; ++m) {
             float sums[W];
             std::memcpy(sums, &acc[r][m], sizeof(sums));
-            for (int half = W / 2; half > 0; half /= 2)
-              for (int l = 0; l < half; ++l) sums[l] += sums[l + half];
-            partial[k[r] * CRS + j[m]] = sums[0];
+            partial[k[r] * CRS + j[m]] = pairwise_sum(sums);
           }
       }
   }
@@ -432,7 +432,7 @@ struct Col2imPlane {
     const ConvGeometry g = this->g;  // a local copy, see ConvGeometry
     const Conv2dShape& s = g.s;
     const int64_t c = row % s.C, i = row / s.C, size = g.phased_size() + kRunSlack;
-    const int64_t step = s.stride_h * g.J;
+    const int64_t step = g.run_step();
     float* phased = thread_scratch(ScratchSlot::conv_plane, size);
     std::fill(phased, phased + size, 0.f);
     for_each_tap(g, c, i, ld, [&](int64_t from, int64_t to) {
@@ -497,8 +497,8 @@ void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y
     float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
     im2col(x, g, n0, count, cols);
     if (g.CRS <= kShallow) {
-      range_on_active_isa<Loop::vector_rows>(ShallowForward{cols, w, b, y + n0 * s.K * g.PQ, s.K, g.PQ, g.CRS, ldc},
-                                 0, count);
+      range_on_active_isa<Loop::vector_rows>(
+          ShallowForward{cols, w, b, y + n0 * s.K * g.PQ, s.K, g.PQ, g.CRS, ldc}, 0, count);
       continue;
     }
     float* out = g.G > 1 ? thread_scratch(ScratchSlot::conv_grouped, s.K * g.G * g.PQ)
@@ -533,8 +533,9 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
     float* partial = dw != nullptr ? partials + group * dw_size : nullptr;
     if (dw != nullptr && shallow) {  // before dy is regrouped: it reads dy per image
       im2col(x, g, n0, count, cols);
-      range_on_active_isa<Loop::vector_rows>(ShallowDw{dy + n0 * s.K * g.PQ, cols, partial, count, s.K, g.PQ, g.CRS, ldc},
-                                 0, (s.K + ShallowDw::kRows - 1) / ShallowDw::kRows);
+      range_on_active_isa<Loop::vector_rows>(
+          ShallowDw{dy + n0 * s.K * g.PQ, cols, partial, count, s.K, g.PQ, g.CRS, ldc}, 0,
+          (s.K + ShallowDw::kRows - 1) / ShallowDw::kRows);
     }
     const float* dy_g = dy + n0 * s.K * g.PQ;
     if (g.G > 1 && (dx != nullptr || (dw != nullptr && !shallow))) {

@@ -8,7 +8,7 @@
 
 namespace gf {
 void dropout_apply_cpu(const float* in, float* out, int64_t n, float p, uint64_t seed) {
-  elementwise_cpu(n, kParallelGrain / 4, DropoutApply{in, out, p, 1.f / (1.f - p), seed});
+  elementwise_cpu(n, kParallelGrain / 4, DropoutApply{in, out, p, dropout_scale(p), seed});
 }
 
 }  // namespace gf

@@ -9,8 +9,8 @@ namespace gf {
 
 void dropout_apply_cuda(const float* in, float* out, int64_t n, float p, uint64_t seed,
                         Stream stream) {
-  const float scale = 1.f / (1.f - p);  // computed exactly as dropout_apply_cpu does
-  launch_elementwise(n, DropoutApply{in, out, p, scale, seed}, static_cast<cudaStream_t>(stream));
+  launch_elementwise(n, DropoutApply{in, out, p, dropout_scale(p), seed},
+                     static_cast<cudaStream_t>(stream));
 }
 
 }  // namespace gf

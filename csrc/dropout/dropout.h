@@ -30,12 +30,15 @@ GF_HD float dropout_uniform(uint64_t seed, uint64_t index) {
   return static_cast<float>(static_cast<int32_t>(h >> 40)) * (1.0f / 16777216.0f);
 }
 
+// The kept values' factor, computed once per call by every backend the same way.
+GF_HD float dropout_scale(float p) { return 1.f / (1.f - p); }
+
 GF_HD float dropout_apply(float v, uint64_t seed, uint64_t index, float p, float scale) {
   return dropout_uniform(seed, index) >= p ? v * scale : 0.f;
 }
 
-// Per-element functor, run by both backends' elementwise launchers; scale = 1.f / (1.f − p)
-// is computed once by the caller, the same way on both.
+// Per-element functor, run by both backends' elementwise launchers; scale is
+// dropout_scale(p).
 struct DropoutApply {
   const float* in;
   float* out;

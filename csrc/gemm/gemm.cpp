@@ -25,9 +25,7 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cstdlib>
 #include <cstring>
-#include <iterator>
 
 #include "common/cpu_isa.h"
 #include "common/scratch.h"
@@ -164,12 +162,10 @@ GF_INLINE void gemm_block(const GemmArgs& g, const Block& blk, float* Ap, float*
   }
 }
 
-GF_TARGET_AVX512 void gemm_block_avx512(const GemmArgs& g, const Block& b,
-                                                         float* Ap, float* Bp) {
+GF_TARGET_AVX512 void gemm_block_avx512(const GemmArgs& g, const Block& b, float* Ap, float* Bp) {
   gemm_block<16, 8, 2>(g, b, Ap, Bp);
 }
-GF_TARGET_AVX2 void gemm_block_avx2(const GemmArgs& g, const Block& b,
-                                                        float* Ap, float* Bp) {
+GF_TARGET_AVX2 void gemm_block_avx2(const GemmArgs& g, const Block& b, float* Ap, float* Bp) {
   gemm_block<8, 6, 2>(g, b, Ap, Bp);
 }
 void gemm_block_scalar(const GemmArgs& g, const Block& b, float* Ap, float* Bp) {

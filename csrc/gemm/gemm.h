@@ -7,9 +7,8 @@
 // All pointers are float32; C must not alias A or B.
 //
 // CPU (gemm.cpp): packed, cache-blocked panels, a register-blocked micro-kernel compiled
-//   for AVX-512, AVX2 and a portable baseline and chosen by active_cpu_isa() (common/
-//   cpu_isa.h), OpenMP over the
-//   blocks of C. Deterministic: each element of C is summed in the same order whatever
+//   for AVX-512, AVX2 and a portable baseline and chosen by active_cpu_isa()
+//   (common/cpu_isa.h), OpenMP over the blocks of C. Deterministic: each element of C is summed in the same order whatever
 //   the thread count.
 // CUDA (gemm.cu): shared-memory tiles with register blocking; one thread per output tile,
 //   never per dot product; no atomics, so results are bitwise repeatable.

@@ -9,13 +9,14 @@ namespace gf {
 
 void leaky_relu_dropout_forward_cpu(const float* x, float* y, int64_t n, float slope, float p,
                                     uint64_t seed) {
-  elementwise_cpu(n, kParallelGrain / 4, LeakyReluDropoutForward{x, y, slope, p, 1.f / (1.f - p), seed});
+  elementwise_cpu(n, kParallelGrain / 4,
+                  LeakyReluDropoutForward{x, y, slope, p, dropout_scale(p), seed});
 }
 
 void leaky_relu_dropout_backward_cpu(const float* dy, const float* x, float* dx, int64_t n,
                                      float slope, float p, uint64_t seed) {
   elementwise_cpu(n, kParallelGrain / 4,
-                  LeakyReluDropoutBackward{dy, x, dx, slope, p, 1.f / (1.f - p), seed});
+                  LeakyReluDropoutBackward{dy, x, dx, slope, p, dropout_scale(p), seed});
 }
 
 }  // namespace gf

@@ -76,9 +76,8 @@ struct MatVecRows {
       for (; j + W <= K; j += W)  // a short last block: its rows one by one
         for (int64_t l = 0; l < W; ++l) lane[l] += row[j + l] * w[j + l];
       for (int64_t l = 0; j + l < K; ++l) lane[l] += row[j + l] * w[j + l];
-      for (int half = W / 2; half > 0; half /= 2)
-        for (int l = 0; l < half; ++l) lane[l] += lane[l + half];
-      y[n0 + r] = b != nullptr ? lane[0] + b[0] : lane[0];
+      const float sum = pairwise_sum(lane);
+      y[n0 + r] = b != nullptr ? sum + b[0] : sum;
     }
   }
 };
