@@ -527,8 +527,7 @@ class _Run:
             row, col = map(int, np.argwhere(bad)[0])
             raise NonFiniteLossError(
                 f"{_GAN.LOSSES[col]} is {losses[row, col]} at step {self.window_steps[row] + 1} "
-                f"(epoch {self.epoch + 1}); training stopped. The last good checkpoint "
-                f"({self.paths['checkpoint']}, if one was written) is left as it was.")
+                + self._stopped())
         self._check_params()
         if log:
             b = self.gan.buffers(self.last_batch)
@@ -567,8 +566,11 @@ class _Run:
                 continue
             name = next((n for n, v in views.items() if not bool(xp.isfinite(v).all())), "?")
             raise NonFiniteLossError(
-                f"{net} parameter {name} is not finite after step {step} (epoch "
-                f"{self.epoch + 1}); training stopped. The last good checkpoint "
+                f"{net} parameter {name} is not finite after step {step} " + self._stopped())
+
+    def _stopped(self):
+        """The end of a NonFiniteLossError's message: where training stopped and what is kept."""
+        return (f"(epoch {self.epoch + 1}); training stopped. The last good checkpoint "
                 f"({self.paths['checkpoint']}, if one was written) is left as it was.")
 
     def _restore(self, arrays, meta):
