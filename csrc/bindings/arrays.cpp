@@ -178,6 +178,32 @@ Array Checker::optional_input(py::handle obj, const char* name,
   return a;
 }
 
+StepArg Checker::step_arg(py::handle obj, const char* name) {
+  StepArg s;
+  if (PyIndex_Check(obj.ptr()) && !py::isinstance<py::array>(obj)) {  // int, numpy integer
+    auto index = py::reinterpret_steal<py::object>(PyNumber_Index(obj.ptr()));
+    if (!index) throw py::error_already_set();
+    try {
+      s.value = index.cast<int64_t>();
+    } catch (const py::cast_error&) {
+      fail_value(std::string(name) + ": does not fit in int64");
+    }
+    return s;
+  }
+  if (!py::isinstance<py::array>(obj) && !py::hasattr(obj, "__cuda_array_interface__"))
+    throw py::type_error(std::string(op_) + ": " + name +
+                         ": expected an int or a one-element int64 array, got " + type_name(obj));
+  Array a = parse(obj, name, false, Elem::I64);
+  if (a.numel() != 1 || a.shape.size() > 1)
+    fail_value(std::string(name) + ": expected an int or a one-element int64 array of shape "
+               "(1,) or (), got shape " + shape_str(a.shape));
+  if (a.on_cuda())
+    s.ptr = a.int_data;
+  else
+    s.value = a.int_data[0];
+  return s;
+}
+
 Array Checker::output(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
   if (!obj.is_none()) {
     Array a = parse(obj, name, true);

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/check.h"
+#include "common/step_arg.h"
 
 namespace gf::py_args {
 
@@ -54,6 +55,11 @@ class Checker {
   Array in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape);
   // An optional input: None gives an empty Array (data == nullptr).
   Array optional_input(py::handle obj, const char* name, const std::vector<int64_t>& shape);
+  // A per-step integer (common/step_arg.h): a Python int, or a one-element int64 array on
+  // the call's device. A NumPy array's value is read now; a CUDA array's device pointer is
+  // passed on and read by the kernel when it runs (so a captured CUDA graph sees each
+  // replay's value). Call it after the op's first array input has fixed the device.
+  StepArg step_arg(py::handle obj, const char* name);
   // An output: None allocates a new array on the call's device, otherwise the given array
   // must be writable and of exactly this shape.
   Array output(py::handle obj, const char* name, const std::vector<int64_t>& shape);
