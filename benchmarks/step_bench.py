@@ -30,10 +30,12 @@ def step_flop(batch):
 
 
 def gan_step(ops_module, xp, batch, device="cpu"):
-    """A closure running one training step of gan_fast's trainer (_GAN.step) on ops_module
-    (gan_fast.ops, gan_fast.reference, or a wrapper of either) over random images."""
-    from gan_fast.trainer import TrainConfig, _GAN
-    gan = _GAN(TrainConfig(batch_size=batch, device=device), ops_module, xp)
+    """A closure running one training step of gan_fast's step engine (the seed's model and
+    recipe) on ops_module (gan_fast.ops, gan_fast.reference, or a wrapper of either) over
+    random images."""
+    from gan_fast.engine import Engine, StepConfig
+    from gan_fast.model import ModelSpec
+    gan = Engine(ModelSpec(), StepConfig(), ops_module, xp)
     rng = np.random.default_rng(0)
     data = xp.asarray(rng.uniform(-1, 1, (4 * batch, 1, 28, 28)).astype(np.float32))
     idx = xp.asarray(rng.permutation(4 * batch)[:batch])

@@ -5,26 +5,26 @@
     images = result.generator(16)            # [16, 1, 28, 28] in [-1, 1]
     metrics = gan_fast.evaluate(result)      # classes covered, IS, Fréchet distance, ...
 
-gan_fast.ops holds the kernels, gan_fast.reference their NumPy specification.
+gan_fast.ops holds the kernels, gan_fast.reference their NumPy specification,
+gan_fast.engine the training state and step, gan_fast.config the settings.
+
+The package is layered; each module imports only modules below it (tests/test_layers.py):
+    errors, version, data, images      (no gan_fast imports)
+    _C, reference -> ops               (the kernels and their specification)
+    backend                            (device and backend choice, host transfer)
+    model -> checkpoint -> engine      (networks, file format and schema, the step)
+    judge -> quality                   (scoring)
+    config -> trainer                  (settings, the loop)
+    cli, __init__                      (faces; nothing inside the package imports them)
 """
 from __future__ import annotations
 
 from . import _C, ops, reference
+from .backend import cuda_available, cuda_compiled
+from .config import TrainConfig
 from .quality import QualityMetrics, evaluate
-from .trainer import train
-
-__version__ = "0.1.0"
-
-
-def cuda_available() -> bool:
-    """True when gan_fast was built with CUDA, a CUDA device is visible and CuPy imports."""
-    if not _C.cuda_compiled() or _C.cuda_device_count() < 1:
-        return False
-    try:
-        import cupy  # noqa: F401
-    except ImportError:
-        return False
-    return True
+from .trainer import TrainResult, train
+from .version import __version__
 
 
 def cpu_isa() -> str:
@@ -36,5 +36,6 @@ set_cpu_isa = _C.set_cpu_isa
 get_num_threads = _C.get_num_threads
 set_num_threads = _C.set_num_threads
 
-__all__ = ["ops", "reference", "cuda_available", "cpu_isa", "set_cpu_isa", "get_num_threads",
-           "set_num_threads", "train", "evaluate", "QualityMetrics", "__version__"]
+__all__ = ["ops", "reference", "cuda_available", "cuda_compiled", "cpu_isa", "set_cpu_isa",
+           "get_num_threads", "set_num_threads", "train", "TrainConfig", "TrainResult",
+           "evaluate", "QualityMetrics", "__version__"]

@@ -18,7 +18,7 @@ import sys
 import types
 import typing
 
-from .trainer import TrainConfig
+from .config import TrainConfig
 
 __all__ = ["main", "build_parser"]
 

@@ -29,7 +29,7 @@ import urllib.request
 
 import numpy as np
 
-__all__ = ["load_mnist", "scale_images", "find_data_dir", "download_mnist", "MNISTError",
+__all__ = ["load_mnist", "scale_images", "find_data_dir", "download_mnist", "read_idx", "MNISTError",
            "FILES", "MIRRORS", "DEFAULT_CACHE", "ENV_VAR"]
 
 ENV_VAR = "GAN_FAST_DATA"
@@ -116,7 +116,7 @@ def download_mnist(split="all", folder=None, progress=True):
         target = folder / name
         if target.is_file():
             try:
-                _read_idx(target)
+                read_idx(target)
                 continue
             except MNISTError:
                 pass  # a broken file is replaced below
@@ -126,7 +126,7 @@ def download_mnist(split="all", folder=None, progress=True):
             os.close(fd)
             try:
                 _fetch(mirror + name, tmp, progress)
-                _read_idx(pathlib.Path(tmp), name=name)
+                read_idx(pathlib.Path(tmp), name=name)
                 os.replace(tmp, target)
                 break
             except (OSError, urllib.error.URLError, MNISTError) as e:
@@ -141,7 +141,7 @@ def download_mnist(split="all", folder=None, progress=True):
 
 
 # ------------------------------------------------------------------------------ reading
-def _read_idx(path, name=None):
+def read_idx(path, name=None):
     """Decompress, checksum and parse one IDX file -> uint8 array ([n, 28, 28] or [n])."""
     path = pathlib.Path(path)
     name = name or path.name
@@ -191,8 +191,8 @@ def load_mnist(split="train", data_dir=None, download=True, progress=True):
     images, labels = [], []
     for image_file, label_file in SPLITS[split]:
         try:
-            images.append(_read_idx(folder / image_file))
-            labels.append(_read_idx(folder / label_file))
+            images.append(read_idx(folder / image_file))
+            labels.append(read_idx(folder / label_file))
         except MNISTError as e:
             raise MNISTError(f"{e}.\n" + _how_to_fix(names, folder)) from e
     if len(images) == 1:

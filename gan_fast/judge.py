@@ -36,7 +36,9 @@ import zipfile
 
 import numpy as np
 
-from . import model as M
+from .backend import resolve_backend, to_host
+from .data import load_mnist, scale_images
+from .model import ParamLayout, init_params
 
 __all__ = ["JUDGE_LAYOUT", "WEIGHTS_PATH", "N_CLASSES", "FEATURES", "Judge", "JudgeWorkspace",
            "judge_forward", "judge_backward", "train_judge", "save_weights", "load_weights",
@@ -48,7 +50,7 @@ CONV = ((16, 1, 1), (32, 16, 2), (64, 32, 2))   # (out channels, in channels, st
 FLAT = 64 * 7 * 7
 WEIGHTS_PATH = pathlib.Path(__file__).with_name("judge_weights.npz")
 
-JUDGE_LAYOUT = M.ParamLayout([
+JUDGE_LAYOUT = ParamLayout([
     ("conv1.w", (16, 1, 3, 3)), ("conv1.b", (16,)),
     ("conv2.w", (32, 16, 3, 3)), ("conv2.b", (32,)),
     ("conv3.w", (64, 32, 3, 3)), ("conv3.b", (64,)),
@@ -164,7 +166,6 @@ class Judge:
     chunks were slower per image on two cores), 2500 on CUDA (few, large launches)."""
 
     def __init__(self, path=None, device="cpu", chunk=None):
-        from .trainer import resolve_backend
         self.ops, self.xp, self.device = resolve_backend("kernels", device)
         self.path = pathlib.Path(path or WEIGHTS_PATH)
         if not self.path.exists():
@@ -197,11 +198,7 @@ class Judge:
     def predict(self, images):
         """Predicted class per image (NumPy int64 [n])."""
         logits, _ = self.run(images)
-        return _to_host(logits.argmax(axis=1)).astype(np.int64)
-
-
-def _to_host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)
+        return to_host(logits.argmax(axis=1)).astype(np.int64)
 
 
 # ------------------------------------------------------------------------------ training
@@ -228,7 +225,7 @@ def _accuracy(ops, xp, params, images, labels, chunk=250):
         rows = x.shape[0]
         ws = workspaces.setdefault(rows, JudgeWorkspace(xp, rows))
         logits = judge_forward(ops, p, ws, x)
-        correct += int((_to_host(logits).argmax(axis=1) == labels[lo:lo + chunk]).sum())
+        correct += int((to_host(logits).argmax(axis=1) == labels[lo:lo + chunk]).sum())
     return correct / images.shape[0]
 
 
@@ -236,9 +233,6 @@ def train_judge(data_dir=None, out=None, seed=0, epochs=4, batch_size=128, lr=1e
                 max_shift=1, limit_train=None, device="cpu", download=True, quiet=False):
     """Train the judge on the MNIST training split; returns a dict with the test accuracy
     per epoch, the time and, when out is given, the weights file written and its SHA-256."""
-    from .data import load_mnist, scale_images
-    from .trainer import resolve_backend
-
     ops, xp, device = resolve_backend("kernels", device)
     say = (lambda *a: None) if quiet else (lambda *a: print(*a, flush=True))
     train_x, train_y = load_mnist("train", data_dir, download, progress=not quiet)
@@ -249,7 +243,7 @@ def train_judge(data_dir=None, out=None, seed=0, epochs=4, batch_size=128, lr=1e
     train_y, test_y = train_y.astype(np.int64), test_y.astype(np.int64)
 
     rng = np.random.default_rng(seed)
-    params = xp.asarray(M.init_params(JUDGE_LAYOUT, rng))
+    params = xp.asarray(init_params(JUDGE_LAYOUT, rng))
     grads = xp.zeros(JUDGE_LAYOUT.size, xp.float32)
     m, v = xp.zeros_like(grads), xp.zeros_like(grads)
     p, g = JUDGE_LAYOUT.views(params), JUDGE_LAYOUT.views(grads)
@@ -272,7 +266,7 @@ def train_judge(data_dir=None, out=None, seed=0, epochs=4, batch_size=128, lr=1e
             step += 1
             step_lr = lr * 0.5 * (1.0 + math.cos(math.pi * (step - 1) / total_steps))
             ops.adam_step(params, grads, m, v, step, step_lr, 0.9, 0.999, 1e-8)
-            loss_sum += float(_to_host(loss))
+            loss_sum += float(to_host(loss))
             if not quiet and (b + 1) % 100 == 0:
                 say(f"epoch {epoch + 1} step {b + 1}/{steps_per_epoch} "
                     f"loss {loss_sum / (b + 1):.4f} ({time.perf_counter() - t0:.0f} s)")
@@ -287,7 +281,7 @@ def train_judge(data_dir=None, out=None, seed=0, epochs=4, batch_size=128, lr=1e
                            "lr_schedule": "cosine to 0 over all steps", "betas": [0.9, 0.999],
                            "max_shift": max_shift, "limit_train": limit_train,
                            "train_images": int(train_x.shape[0])},
-              "params": _to_host(params)}
+              "params": to_host(params)}
     if out is not None:
         # No timings in the file: the same weights must give the same bytes and SHA-256.
         meta = {"architecture": "conv16-s1, conv32-s2, conv64-s2 (3x3, pad 1, ReLU), "

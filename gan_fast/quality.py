@@ -38,6 +38,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .backend import array_module, cuda_available, is_device_array, to_host
+from .checkpoint import load_generator
+from .data import load_mnist, scale_images
 from .judge import N_CLASSES, WEIGHTS_PATH, Judge
 
 __all__ = ["evaluate", "QualityMetrics", "FeatureStats", "frechet_distance", "sqrtm_psd",
@@ -63,6 +66,12 @@ class QualityMetrics:
 
     def as_dict(self):
         return dataclasses.asdict(self)
+
+    def summary(self):
+        """One line: classes, KL, IS, Fréchet distance, confidence."""
+        return (f"classes {self.classes_covered}, KL {self.kl_uniform:.3f}, "
+                f"IS {self.inception_score:.2f}, FD {self.frechet_distance:.2f}, "
+                f"confidence {self.mean_confidence:.3f}")
 
 
 @dataclass
@@ -96,13 +105,13 @@ def frechet_distance(a: FeatureStats, b: FeatureStats) -> float:
 def feature_statistics(features) -> FeatureStats:
     """Mean and (unbiased) covariance of features [n, d] (NumPy or CuPy), in float64,
     computed where the features are; NumPy results."""
-    xp = _array_module(features)
+    xp = array_module(features)
     f = features.astype(xp.float64)
     n = f.shape[0]
     mu = f.mean(axis=0)
     centred = f - mu
     sigma = centred.T @ centred / max(n - 1, 1)
-    return FeatureStats(_to_host(mu), _to_host(sigma), n)
+    return FeatureStats(to_host(mu), to_host(sigma), n)
 
 
 def class_metrics(logits):
@@ -142,7 +151,6 @@ def get_judge(device="cpu", path=None):
 
 def reference_statistics(judge, data_dir=None, split="test") -> FeatureStats:
     """Feature statistics of the MNIST images of `split` under this judge (cached)."""
-    from .data import load_mnist, scale_images
     key = (judge.device, judge.sha256, split,
            str(data_dir or os.environ.get("GAN_FAST_DATA") or ""))
     if key not in _REFERENCE:
@@ -171,14 +179,14 @@ def evaluate(generator_or_checkpoint, n=10000, seed=0, *, device=None, data_dir=
     images, device, used_seed = _images_of(generator_or_checkpoint, n, seed, device)
     judge = get_judge(device, judge_path)
     if judge.xp is np:
-        images = _to_host(images)
+        images = to_host(images)
     images = judge.xp.asarray(images, dtype=judge.xp.float32).reshape(-1, 1, 28, 28)
     if images.shape[0] < 2:
         raise ValueError(f"evaluate needs at least 2 images, got {images.shape[0]}")
     logits, features = judge.run(images)
     stats = feature_statistics(features)
     ref = reference_statistics(judge, data_dir)
-    covered, kl, inception, confidence, frac = class_metrics(_to_host(logits))
+    covered, kl, inception, confidence, frac = class_metrics(to_host(logits))
     return QualityMetrics(
         classes_covered=covered, kl_uniform=kl, inception_score=inception,
         frechet_distance=frechet_distance(stats, ref), mean_confidence=confidence,
@@ -187,19 +195,17 @@ def evaluate(generator_or_checkpoint, n=10000, seed=0, *, device=None, data_dir=
 
 
 def _is_array(obj):
-    return isinstance(obj, np.ndarray) or hasattr(obj, "__cuda_array_interface__")
+    return isinstance(obj, np.ndarray) or is_device_array(obj)
 
 
 def _images_of(source, n, seed, device):
     """(images [m, 1, 28, 28] NumPy or CuPy, device, seed used or None) of any source."""
-    from . import cuda_available
     if device == "auto":
         device = None
     if _is_array(source):
-        on_gpu = hasattr(source, "__cuda_array_interface__")
+        on_gpu = is_device_array(source)
         return source[:n], device or ("cuda" if on_gpu else "cpu"), None
     if isinstance(source, (str, os.PathLike)):
-        from .checkpoint import load_generator
         want = device or ("cuda" if cuda_available() else "cpu")
         source = load_generator(source, "kernels", want)
     elif not callable(source) and hasattr(source, "generator"):
@@ -217,16 +223,5 @@ def _images_of(source, n, seed, device):
     except (TypeError, ValueError):
         takes_seed = False
     images = source(n, seed=seed) if takes_seed else source(n)
-    on_gpu = hasattr(images, "__cuda_array_interface__")
+    on_gpu = is_device_array(images)
     return images, device or ("cuda" if on_gpu else "cpu"), seed if takes_seed else None
-
-
-def _array_module(a):
-    if isinstance(a, np.ndarray):
-        return np
-    import cupy
-    return cupy
-
-
-def _to_host(a):
-    return a.get() if hasattr(a, "get") and not isinstance(a, np.ndarray) else np.asarray(a)

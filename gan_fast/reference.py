@@ -209,7 +209,7 @@ def tanh_backward(dy, y, dx=None):
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
 
 
-def _splitmix64_mix(z):
+def splitmix64_mix(z):
     """The SplitMix64 finaliser on uint64 arrays (wrapping arithmetic, as in C)."""
     z = np.asarray(z, dtype=np.uint64)
     with np.errstate(over="ignore"):
@@ -223,9 +223,9 @@ def dropout_keep_mask(n, p, seed):
     u = top 24 bits of mix(mix(seed) + i) / 2²⁴ (csrc/dropout/dropout.h) and p is
     compared as the kernels hold it, in float32: u can equal float32(p) exactly."""
     p = float(np.float32(p))
-    key = _splitmix64_mix(np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
+    key = splitmix64_mix(np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
     with np.errstate(over="ignore"):
-        h = _splitmix64_mix(key + np.arange(n, dtype=np.uint64))
+        h = splitmix64_mix(key + np.arange(n, dtype=np.uint64))
     u = (h >> np.uint64(40)).astype(np.float64) / 16777216.0
     return u >= p
 

@@ -148,7 +148,7 @@ def test_bad_headers_are_reported(tmp_path, monkeypatch, header, what):
         f.write(raw)
     monkeypatch.setitem(data.FILES, path.name, (hashlib.md5(raw).hexdigest(), 0x803, 10000))
     with pytest.raises(data.MNISTError, match=what) as e:
-        data._read_idx(path)
+        data.read_idx(path)
     assert path.name in str(e.value)
 
 
@@ -156,7 +156,7 @@ def test_not_gzip_is_reported(tmp_path):
     path = tmp_path / "train-labels-idx1-ubyte.gz"
     path.write_bytes(b"not gzip at all")
     with pytest.raises(data.MNISTError, match="gzip"):
-        data._read_idx(path)
+        data.read_idx(path)
 
 
 @pytest.mark.parametrize("damage", ["truncated gzip", "trailing garbage", "empty"])
@@ -186,5 +186,5 @@ def test_wrong_count_with_valid_checksum_is_reported(tmp_path, monkeypatch):
         f.write(raw)
     monkeypatch.setitem(data.FILES, path.name, (hashlib.md5(raw).hexdigest(), 0x801, 10000))
     with pytest.raises(data.MNISTError, match="9999 data bytes, expected 10000") as e:
-        data._read_idx(path)
+        data.read_idx(path)
     assert str(path) in str(e.value)

@@ -58,9 +58,9 @@ def test_mask_compares_p_as_float32_like_the_kernels(backend):
     kernels and reference must then agree (keep)."""
     p, n = 0.9, 1 << 16
     for seed in range(2000):  # find a (seed, index) whose u is exactly float32(p)
-        key = reference._splitmix64_mix(np.uint64(seed))
+        key = reference.splitmix64_mix(np.uint64(seed))
         with np.errstate(over="ignore"):
-            h = reference._splitmix64_mix(key + np.arange(n, dtype=np.uint64))
+            h = reference.splitmix64_mix(key + np.arange(n, dtype=np.uint64))
         hits = np.flatnonzero((h >> np.uint64(40)) == np.uint64(15099494))
         if hits.size:
             break

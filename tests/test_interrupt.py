@@ -18,7 +18,6 @@ import pytest
 
 import gan_fast
 from gan_fast import checkpoint as ckpt
-from gan_fast.trainer import _check_checkpoint
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
 
@@ -68,7 +67,7 @@ def test_sigint_writes_a_checkpoint_and_exits_cleanly(train_cmd, tmp_path):
     assert f"interrupted: checkpoint written to {last}" in stdout
     assert "interrupted" in stderr and "Traceback" not in stderr
     arrays, meta = ckpt.load_checkpoint(last)
-    _check_checkpoint(last, arrays, meta)
+    ckpt.check_training_checkpoint(last, arrays, meta)
     steps = meta["counters"]["global_step"]
     assert steps > 0 and _rows(out / "metrics.jsonl") == steps   # saved at the last step
     assert not list(last.parent.glob("*.tmp"))
@@ -99,7 +98,7 @@ def test_sigkill_anywhere_leaves_a_loadable_checkpoint_and_resume_is_bitwise(tra
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
         arrays, meta = ckpt.load_checkpoint(last)           # never a torn file
-        _check_checkpoint(last, arrays, meta)
+        ckpt.check_training_checkpoint(last, arrays, meta)
         kills.append((meta["counters"]["global_step"], len(list(last.parent.glob("*.tmp")))))
     print("checkpoint step and stray temporaries after each kill:", kills)
     epoch = ckpt.load_checkpoint(last)[1]["counters"]["epoch"]

@@ -69,13 +69,16 @@ def _float64_nets(n, seed=0):
     return gp, dp, real, z
 
 
+G, D = M.GeneratorNet(), M.DiscriminatorNet()
+
+
 def _bn64():
-    return [(np.zeros(c), np.ones(c)) for c in M.G_HIDDEN]
+    return G.new_bn_stats(np).astype(np.float64)
 
 
 def _d_loss(dp, x, n, step=7):
-    ws = M.DiscriminatorWorkspace(np, 2 * n, dtype=np.float64)
-    logits = M.discriminator_forward(R, M.D_LAYOUT.views(dp), ws, x, 11, step, 0)
+    ws = D.workspace(np, 2 * n, dtype=np.float64)
+    logits = D.forward(R, M.D_LAYOUT.views(dp), ws, x, 11, step, 0)
     t = np.concatenate([np.ones((n, 1)), np.zeros((n, 1))])
     lr, dr = R.bce_with_logits(logits[:n], t[:n])
     lf, df = R.bce_with_logits(logits[n:], t[n:])
@@ -83,10 +86,10 @@ def _d_loss(dp, x, n, step=7):
 
 
 def _g_loss(gp, dp, z, n, step=7):
-    gws = M.GeneratorWorkspace(np, n, dtype=np.float64)
-    image = M.generator_forward(R, M.G_LAYOUT.views(gp), _bn64(), gws, z, training=True)
-    dws = M.DiscriminatorWorkspace(np, n, dtype=np.float64)
-    logits = M.discriminator_forward(R, M.D_LAYOUT.views(dp), dws, image, 11, step, 1)
+    gws = G.workspace(np, n, dtype=np.float64)
+    image = G.forward(R, M.G_LAYOUT.views(gp), _bn64(), gws, z, training=True)
+    dws = D.workspace(np, n, dtype=np.float64)
+    logits = D.forward(R, M.D_LAYOUT.views(dp), dws, image, 11, step, 1)
     loss, dlogits = R.bce_with_logits(logits, np.ones((n, 1)))
     return float(loss), gws, dws, dlogits
 
@@ -119,14 +122,14 @@ def test_discriminator_step_gradients_match_finite_differences(monkeypatch, slop
     monkeypatch.setattr(M, "LEAKY_SLOPE", slope)
     n = 3
     gp, dp, real, z = _float64_nets(n)
-    gws = M.GeneratorWorkspace(np, n, dtype=np.float64)
-    fake = M.generator_forward(R, M.G_LAYOUT.views(gp), _bn64(), gws, z).copy()
+    gws = G.workspace(np, n, dtype=np.float64)
+    fake = G.forward(R, M.G_LAYOUT.views(gp), _bn64(), gws, z).copy()
     x = np.concatenate([real, fake])
     _, ws, dlogits = _d_loss(dp, x, n)
     ws.dlogits[...] = dlogits
     dg = np.zeros(M.D_LAYOUT.size)
-    M.discriminator_backward(R, M.D_LAYOUT.views(dp), M.D_LAYOUT.views(dg), ws, x, 11, 7, 0,
-                             need_dweights=True, need_dx=False)
+    D.backward(R, M.D_LAYOUT.views(dp), M.D_LAYOUT.views(dg), ws, x, 11, 7, 0,
+               need_dweights=True, need_dx=False)
     _check_coordinates(lambda p: _d_loss(p, x, n)[0], dp, dg, M.D_LAYOUT,
                        np.random.default_rng(1), rel)
 
@@ -138,22 +141,22 @@ def test_generator_step_gradients_match_finite_differences(monkeypatch, slope, r
     gp, dp, _, z = _float64_nets(n)
     _, gws, dws, dlogits = _g_loss(gp, dp, z, n)
     dws.dlogits[...] = dlogits
-    M.discriminator_backward(R, M.D_LAYOUT.views(dp), None, dws, gws.image, 11, 7, 1,
-                             need_dweights=False, need_dx=True)
+    D.backward(R, M.D_LAYOUT.views(dp), None, dws, gws.image, 11, 7, 1,
+               need_dweights=False, need_dx=True)
     gg = np.zeros(M.G_LAYOUT.size)
-    M.generator_backward(R, M.G_LAYOUT.views(gp), M.G_LAYOUT.views(gg), gws, z, dws.dx)
+    G.backward(R, M.G_LAYOUT.views(gp), M.G_LAYOUT.views(gg), gws, z, dws.dx)
     _check_coordinates(lambda p: _g_loss(p, dp, z, n)[0], gp, gg, M.G_LAYOUT,
                        np.random.default_rng(2), rel)
 
 
 def test_generator_inference_uses_running_stats_and_is_seeded():
     gp = M.init_params(M.G_LAYOUT, np.random.default_rng(0))
-    bn = M.new_bn_stats(np)
+    bn = G.new_bn_stats(np)
     g = M.Generator(R, np, gp, bn)
     a, b = g(5, seed=4), g(5, seed=4)
     assert a.shape == (5, 1, 28, 28) and a.dtype == np.float32
     assert np.array_equal(a, b) and np.abs(a).max() <= 1
-    assert all((rm == 0).all() and (rv == 1).all() for rm, rv in bn)  # untouched
+    assert all((rm == 0).all() and (rv == 1).all() for rm, rv in G.bn_pairs(bn))  # untouched
     z = np.random.default_rng(4).standard_normal((5, M.Z_DIM), dtype=np.float32)
     assert np.array_equal(g(5, z=z), a)
     # One sample at a time gives the same images (no batch statistics in inference).

@@ -20,7 +20,11 @@ from PIL import Image
 import gan_fast
 from gan_fast import checkpoint as ckpt
 from gan_fast import reference
-from gan_fast.trainer import NonFiniteLossError, TrainConfig, _GAN, resolve_backend
+from gan_fast.backend import resolve_backend
+from gan_fast.config import TrainConfig
+from gan_fast.engine import Engine, StepConfig
+from gan_fast.errors import NonFiniteLossError
+from gan_fast.model import ModelSpec
 
 from parity import assert_close
 
@@ -234,8 +238,7 @@ def test_cuda_step_does_not_synchronize(cuda_backend):
     cupyx = pytest.importorskip("cupyx")
     if not hasattr(cupyx, "allow_synchronize"):
         pytest.skip("this CuPy has no cupyx.allow_synchronize")
-    cfg = TrainConfig(batch_size=64, seed=1)
-    gan = _GAN(cfg, gan_fast.ops, cupy)
+    gan = Engine(ModelSpec(), StepConfig(seed=1), gan_fast.ops, cupy)
     data = cupy.asarray(np.random.default_rng(0).uniform(-1, 1, (128, 1, 28, 28))
                         .astype(np.float32))
     z = cupy.asarray(np.random.default_rng(1).standard_normal((2, 64, 100), dtype=np.float32))
@@ -252,8 +255,7 @@ def test_step_allocates_nothing(mnist_dir):
     (every activation and gradient goes to a preallocated buffer)."""
     import tracemalloc
 
-    cfg = TrainConfig(batch_size=32, seed=1)
-    gan = _GAN(cfg, gan_fast.ops, np)
+    gan = Engine(ModelSpec(), StepConfig(seed=1), gan_fast.ops, np)
     rng = np.random.default_rng(0)
     data = rng.uniform(-1, 1, (64, 1, 28, 28)).astype(np.float32)
     z = rng.standard_normal((2, 32, 100), dtype=np.float32)
@@ -344,18 +346,19 @@ def test_rollback_reloads_the_last_checkpoint_with_half_the_lr(run, tmp_path, ca
                     sample_every=0, lr=2e-4, split="test")
     r = run("rollback", backend=_kernels_with_bad_adam({5}), on_divergence="rollback",
             quiet=False, **settings)
-    assert r.steps == 9 and r.epochs_completed == 3 and r.config.lr == 1e-4
+    assert r.steps == 9 and r.epochs_completed == 3
+    assert r.config.lr_d == r.config.lr_g == r.config.lr == 1e-4
     assert [h["step"] for h in r.history] == list(range(1, 10))
     text = capsys.readouterr().out
     assert "rollback 1/3" in text and "back to step 3" in text
     arrays, meta = ckpt.load_checkpoint(r.paths["checkpoint"])
-    assert meta["config"]["lr"] == 1e-4 and all(np.isfinite(a).all() for a in arrays.values())
+    assert meta["config"]["lr_d"] == meta["config"]["lr_g"] == 1e-4 and all(np.isfinite(a).all() for a in arrays.values())
     # Rolled back from step 5 to step 3, then steps 4.. with lr/2: equal to a run resumed
     # from the epoch-1 checkpoint at that lr (the data, noise and dropout are the same).
     first = run("first", backend="kernels", epochs=1, **{k: v for k, v in settings.items()
                                                           if k != "epochs"})
     arrays1, meta1 = ckpt.load_checkpoint(first.paths["checkpoint"])
-    meta1["config"]["lr"] = 1e-4
+    meta1["config"].update(lr=None, lr_d=1e-4, lr_g=1e-4)
     half = ckpt.save_checkpoint(tmp_path / "half.npz", arrays1, meta1)
     resumed = gan_fast.train(resume=str(half), epochs=3, backend="kernels", device="cpu",
                              quiet=True, out_dir=str(tmp_path / "half_run"))

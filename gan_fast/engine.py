@@ -1,0 +1,232 @@
+"""gan_fast.engine: the training state of the GAN on one device, and one training step.
+The public step engine: what gan_fast.train() runs, and what a benchmark, a test or a user
+with a loop of their own uses directly.
+
+    from gan_fast.engine import Engine, StepConfig
+    from gan_fast.model import ModelSpec
+    from gan_fast.backend import resolve_backend
+    ops, xp, _ = resolve_backend("kernels", "cpu")
+    engine = Engine(ModelSpec(), StepConfig(seed=0), ops, xp)
+    losses = xp.zeros(3, xp.float32)               # loss_d_real, loss_d_fake, loss_g
+    engine.step(0, images, idx, z, losses)         # images [K, 1, 28, 28] in [-1, 1],
+                                                   # idx [n] rows of this batch, z [n, 100]
+    engine.generator()(16)                         # the generator users get (EMA if any)
+
+One training step (batch size n, step s counted from 0; gan_fast.model has the networks):
+  1. G(z) in training mode (batch statistics; running statistics updated). A conditional
+     model draws G(z, y) for the digits y of the real batch.
+  2. Discriminator step: D runs ONCE on the concatenated batch [real; G(z)] of 2n images
+     (D has no BatchNorm, so this equals two separate passes; the dropout mask covers all
+     2n rows, so every example draws its own; the minibatch-stddev feature keeps the two
+     halves apart). The loss is the SUM of the two BCE means, BCE(D(real), real_label) +
+     BCE(D(G(z)), 0), as in PyTorch's DCGAN example (errD_real + errD_fake); real_label < 1
+     is one-sided label smoothing (Salimans et al. 2016). G(z) is treated as a constant.
+     One Adam step for D (lr_d).
+  3. Generator step, on the SAME z and G(z) as step 2 (PyTorch's DCGAN example does the
+     same; it saves a generator forward pass): the non-saturating loss BCE(D(G(z)), 1)
+     through the updated D (fresh dropout masks), backpropagated into G without computing
+     D's weight gradients. One Adam step for G (lr_g; lr_g != lr_d is the two time-scale
+     update rule, Heusel et al. 2017).
+  4. With ema_decay > 0, an exponential moving average of G's parameters and BatchNorm
+     statistics (ema_update: decay warmed up as min(decay, (1 + t)/(10 + t))): the
+     generator users get, sample and evaluate.
+Dropout seeds are a hash of (seed, step, layer, pass) (gan_fast.model.dropout_seed).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import model as M
+from .backend import to_host
+
+__all__ = ["StepConfig", "Engine", "StepBuffers", "LOSSES"]
+
+LOSSES = ("loss_d_real", "loss_d_fake", "loss_g")
+
+
+@dataclass(frozen=True)
+class StepConfig:
+    """The numbers of the training algorithm (a recipe of gan_fast.config resolves into
+    one, with a ModelSpec)."""
+    lr_d: float = 2e-4          # Adam learning rate of the discriminator
+    lr_g: float = 2e-4          # Adam learning rate of the generator
+    beta1: float = 0.5
+    beta2: float = 0.999
+    adam_eps: float = 1e-8
+    real_label: float = 1.0     # D's target for real images (< 1: one-sided smoothing)
+    ema_decay: float = 0.0      # EMA of the generator (0: none)
+    seed: int = 0               # initialisation and dropout masks
+
+
+def _gather(xp, data, idx, out):
+    """out[...] = data[idx] along axis 0, into out without allocating."""
+    if xp is np:
+        np.take(data, idx, axis=0, out=out, mode="clip")  # indices are valid; 'clip' avoids a buffer
+    else:
+        xp.take(data, idx, axis=0, out=out)
+
+
+class StepBuffers:
+    """Everything one step of batch size n touches, allocated once."""
+
+    def __init__(self, engine, n):
+        xp, real_label = engine.xp, engine.config.real_label
+        self.n = n
+        self.x = xp.empty((2 * n, 1, 28, 28), dtype=xp.float32)   # [real; fake]
+        self.real, self.fake = self.x[:n], self.x[n:]
+        self.g = engine.g_net.workspace(xp, n, image=self.fake)
+        self.d = engine.d_net.workspace(xp, 2 * n)                 # D step, 2n rows
+        self.d_gen = self.d.rows(n, 2 * n)                         # G step, the fake rows
+        targets = np.concatenate([np.full((n, 1), real_label, np.float32),
+                                  np.zeros((n, 1), np.float32)])
+        self.targets = xp.asarray(targets)
+        self.targets_real, self.targets_fake = self.targets[:n], self.targets[n:]
+        self.ones = xp.ones((n, 1), dtype=xp.float32)
+        self.logits_real, self.logits_fake = self.d.logits[:n], self.d.logits[n:]
+        self.dlogits_real, self.dlogits_fake = self.d.dlogits[:n], self.d.dlogits[n:]
+        self.logits_snapshot = xp.empty((2 * n, 1), dtype=xp.float32)
+        self.segments = ((0, n), (n, 2 * n))
+        # Conditional: the digits of [real; fake] (the fake rows repeat the real ones).
+        self.labels = xp.empty(2 * n, dtype=xp.int64) if engine.spec.conditional else None
+
+
+class Engine:
+    """The training state on one device (parameters, Adam moments, BatchNorm statistics,
+    the EMA generator, spectral-norm vectors, step counts) and the step.
+
+    ops: an op module (gan_fast.ops or gan_fast.reference); xp: numpy or cupy, where the
+    state lives. The state's arrays are attributes (g_params, d_params, ...); arrays()
+    and load() move it to and from a checkpoint's {name: NumPy array}."""
+
+    def __init__(self, spec: M.ModelSpec, config: StepConfig, ops, xp):
+        self.spec, self.config, self.ops, self.xp = spec, config, ops, xp
+        self.g_net, self.d_net = M.GeneratorNet(spec), M.DiscriminatorNet(spec)
+        gl, dl = self.g_net.layout, self.d_net.layout
+        init_rng = np.random.default_rng([config.seed, 0])
+        g_host = M.init_params(gl, init_rng)
+        d_host = M.init_params(dl, init_rng)
+        f32 = xp.float32
+        self.g_params, self.d_params = xp.asarray(g_host), xp.asarray(d_host)
+        self.g_grads, self.d_grads = xp.zeros(gl.size, f32), xp.zeros(dl.size, f32)
+        self.g_m, self.g_v = xp.zeros(gl.size, f32), xp.zeros(gl.size, f32)
+        self.d_m, self.d_v = xp.zeros(dl.size, f32), xp.zeros(dl.size, f32)
+        self.bn_stats = self.g_net.new_bn_stats(xp)
+        self.g_steps = self.d_steps = 0
+        self.gp, self.gg = gl.views(self.g_params), gl.views(self.g_grads)
+        self.dp, self.dg = dl.views(self.d_params), dl.views(self.d_grads)
+        self.ema_params = self.ema_bn = None
+        if config.ema_decay > 0:
+            self.ema_params, self.ema_bn = self.g_params.copy(), self.bn_stats.copy()
+        self.sn_u = self.sn = None
+        if spec.spectral_norm:
+            self.sn_u = self.d_net.new_sn_state(xp, np.random.default_rng([config.seed, 3]))
+            self.sn = self.d_net.sn_buffers(xp)
+        self._buffers = {}
+
+    def buffers(self, n):
+        if n not in self._buffers:
+            self._buffers[n] = StepBuffers(self, n)
+        return self._buffers[n]
+
+    def set_learning_rates(self, lr_d, lr_g):
+        """Change both learning rates (the trainer's rollback halves them)."""
+        self.config = dataclasses.replace(self.config, lr_d=lr_d, lr_g=lr_g)
+
+    # -- the step
+    def step(self, step, images, idx, z, losses, labels=None, snapshot=False):
+        """One D step and one G step on the real images images[idx] and noise z [n, 100].
+        step: the global step index (dropout seeds). images: [K, 1, 28, 28] in [-1, 1] on
+        the engine's device; idx [n] int64 rows of this batch; labels: the [K] int64 digits
+        of images (conditional models only). losses: a [3] buffer receiving loss_d_real,
+        loss_d_fake, loss_g. snapshot: keep the D-step logits (for logging)."""
+        ops, cfg, seed, xp = self.ops, self.config, self.config.seed, self.xp
+        n = z.shape[0]
+        b = self.buffers(n)
+        _gather(xp, images, idx, b.real)
+        y = y_fake = None
+        if self.spec.conditional:
+            if labels is None:
+                raise ValueError("labels: a conditional model needs the images' digits")
+            _gather(xp, labels, idx, b.labels[:n])
+            b.labels[n:] = b.labels[:n]
+            y, y_fake = b.labels, b.labels[n:]
+        self.g_net.forward(ops, self.gp, self.bn_stats, b.g, z, y_fake, training=True)  # -> b.fake
+        # Discriminator step on [real; fake].
+        w = self.d_net.weights(ops, self.dp, self.sn, self.sn_u)
+        self.d_net.forward(ops, w, b.d, b.x, seed, step, 0, y, b.segments)
+        ops.bce_with_logits(b.logits_real, b.targets_real, losses[0, ...], b.dlogits_real)
+        ops.bce_with_logits(b.logits_fake, b.targets_fake, losses[1, ...], b.dlogits_fake)
+        if snapshot:
+            b.logits_snapshot[...] = b.d.logits
+        self.d_net.backward(ops, w, self.dg, b.d, b.x, seed, step, 0, need_dweights=True,
+                            need_dx=False, labels=y, segments=b.segments, sn=self.sn,
+                            sn_u=self.sn_u)
+        self.d_steps += 1
+        ops.adam_step(self.d_params, self.d_grads, self.d_m, self.d_v, self.d_steps, cfg.lr_d,
+                      cfg.beta1, cfg.beta2, cfg.adam_eps)
+        # Generator step: the same G(z), target 1, through the updated D.
+        w = self.d_net.weights(ops, self.dp, self.sn, self.sn_u)
+        self.d_net.forward(ops, w, b.d_gen, b.fake, seed, step, 1, y_fake)
+        ops.bce_with_logits(b.d_gen.logits, b.ones, losses[2, ...], b.d_gen.dlogits)
+        self.d_net.backward(ops, w, None, b.d_gen, b.fake, seed, step, 1, need_dweights=False,
+                            need_dx=True, labels=y_fake)
+        self.g_net.backward(ops, self.gp, self.gg, b.g, z, b.d_gen.dx)
+        self.g_steps += 1
+        ops.adam_step(self.g_params, self.g_grads, self.g_m, self.g_v, self.g_steps, cfg.lr_g,
+                      cfg.beta1, cfg.beta2, cfg.adam_eps)
+        if self.ema_params is not None:
+            ops.ema_update(self.ema_params, self.g_params, cfg.ema_decay, self.g_steps)
+            ops.ema_update(self.ema_bn, self.bn_stats, cfg.ema_decay, self.g_steps)
+
+    # -- what users get
+    def generator(self, ema=True):
+        """The generator as a function (gan_fast.model.Generator), sharing the engine's
+        arrays: the EMA generator when the recipe has one and ema is True."""
+        if ema and self.ema_params is not None:
+            return M.Generator(self.ops, self.xp, self.ema_params, self.ema_bn, self.spec)
+        return M.Generator(self.ops, self.xp, self.g_params, self.bn_stats, self.spec)
+
+    def non_finite(self):
+        """(network, tensor name) of the first parameter tensor holding NaN or inf, or
+        None. One isfinite pass per network over its flat buffer."""
+        xp = self.xp
+        for net, flat, views in (("generator", self.g_params, self.gp),
+                                 ("discriminator", self.d_params, self.dp)):
+            if not bool(xp.isfinite(flat).all()):
+                return net, next((k for k, v in views.items() if not bool(xp.isfinite(v).all())),
+                                 "?")
+        return None
+
+    # -- checkpoint state (names: gan_fast.checkpoint.expected_arrays)
+    def _named(self):
+        out = {"g.params": self.g_params, "g.adam_m": self.g_m, "g.adam_v": self.g_v,
+               "d.params": self.d_params, "d.adam_m": self.d_m, "d.adam_v": self.d_v}
+        out.update(_bn_named("g", self.g_net, self.bn_stats))
+        if self.ema_params is not None:
+            out["g_ema.params"] = self.ema_params
+            out.update(_bn_named("g_ema", self.g_net, self.ema_bn))
+        if self.sn_u is not None:
+            for name, view in self.d_net.sn_layout.views(self.sn_u).items():
+                out[f"d.sn.{name}"] = view
+        return out
+
+    def arrays(self):
+        """{name: NumPy copy} of the whole training state."""
+        return {name: to_host(a) for name, a in self._named().items()}
+
+    def adam_steps(self):
+        return {"g": self.g_steps, "d": self.d_steps}
+
+    def load(self, arrays, adam_steps):
+        """Load a checkpoint's arrays (checked by gan_fast.checkpoint) and Adam step counts."""
+        xp = self.xp
+        for name, dst in self._named().items():
+            dst[...] = xp.asarray(arrays[name])
+        self.g_steps, self.d_steps = adam_steps["g"], adam_steps["d"]
+
+
+def _bn_named(prefix, g_net, flat):
+    return {f"{prefix}.{name}": view for name, view in g_net.bn_layout.views(flat).items()}
