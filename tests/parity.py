@@ -35,19 +35,21 @@ TOLERANCES = {
     # Adam chains ~12 float32 roundings per element per step and the test runs 3 steps;
     # with one element the norm is that element's error (seen up to 1.04e-6).
     "adam_step": 3e-6,
-    # A whole training step compounds every op above through ten steps of Adam.
+    # A whole training step compounds every op above. The FIRST step's gradients of every
+    # parameter tensor (and so Adam's moments after it) are compared tensor by tensor: 12
+    # seeds at batch 16 agreed to 7e-7..1e-5 (tests/test_train.py::
+    # test_first_step_gradients_match_the_reference); 1e-4 leaves 10x headroom, while a
+    # wiring error (a wrong need_* flag, view, seed, buffer or a tensor left out) moves a
+    # tensor's gradient by O(1). The losses of a 10-step run agree to 3e-5 at most.
     "train_step": 1e-4,
-    # Parameters after 10 whole steps, per tensor buffer.
-    # How it was chosen: run on float32 BLAS stand-ins for the linear/conv kernels, 12 seeds at
-    # batch 8 and 16 agreed with the reference to 3e-7..5e-6 when no activation changed sides,
-    # and to 1e-4..4e-4 when one did: an activation within float32 rounding of 0 takes the
-    # other LeakyReLU branch on one backend (a "kink flip", expected about once in 10 steps at
-    # this size), its gradient entry changes by up to 80%, and Adam's normalised updates carry
-    # that into the parameters. TOLERANCES["train_step"] (1e-4) holds for the losses (a mean
-    # over the batch: at most 3e-5 seen) but not reliably for the parameters, so they get 2e-3,
-    # 5x the worst seen. A wiring error (a wrong need_* flag, view, seed or buffer) moves them
-    # by 1e-2 and more; per-op accuracy is the business of the op parity tests.
-    "train_step_params": 2e-3,
+    # Parameters and Adam moments after 10 steps, per tensor, as a share of what those 10
+    # steps changed (‖kernels − reference‖ / ‖reference − initial value‖; the moments start
+    # at 0). An activation within float32 rounding of 0 takes the other LeakyReLU branch on
+    # one backend (a "kink flip", several per 10 steps at this size on some seeds), its
+    # gradient entry changes by up to 80%, and Adam carries that on: 8 seeds at batch 16
+    # gave 1e-6 (no flip) to 0.10 (adam_m, seed 4). 0.3 is 3x that; a tensor that is never
+    # updated scores exactly 1, and the first-step test above catches smaller errors.
+    "train_step_trajectory": 0.3,
 }
 
 

@@ -82,15 +82,19 @@ def test_sigkill_anywhere_leaves_a_loadable_checkpoint_and_resume_is_bitwise(tra
     out = tmp_path / "run"
     last = out / "checkpoints" / "last.npz"
     kills = []
-    for attempt in range(3):
-        args = (["--epochs", 100000, "--out", out] if attempt == 0 else
-                ["--epochs", 100000, "--resume", last])
+
+    def start_and_kill(args, in_write):
+        """Start training, wait until it is under way, kill it: at a random moment, or
+        (in_write) as soon as a checkpoint write is in progress. Returns whether the kill
+        landed inside a write: its temporary file is left behind."""
+        for stale in last.parent.glob("*.tmp") if last.parent.exists() else ():
+            stale.unlink()                  # so that only this process's writes count
         rows = _rows(out / "metrics.jsonl")
         proc = _start(train_cmd(*args), tmp_path)
         # Training is under way (a new metrics row, and a first checkpoint), then a random
         # moment: most of the time goes to 23 MB checkpoint writes every 2 steps.
         _wait_for(lambda: last.exists() and _rows(out / "metrics.jsonl") > rows + 1, proc)
-        if attempt == 1:     # the second kill lands while a checkpoint is being written
+        if in_write:
             _wait_for(lambda: any(last.parent.glob("*.tmp")), proc)
         else:
             time.sleep(float(rng.uniform(0.0, 0.4)))
@@ -99,7 +103,17 @@ def test_sigkill_anywhere_leaves_a_loadable_checkpoint_and_resume_is_bitwise(tra
         assert proc.returncode == -signal.SIGKILL
         arrays, meta = ckpt.load_checkpoint(last)           # never a torn file
         ckpt.check_training_checkpoint(last, arrays, meta)
-        kills.append((meta["counters"]["global_step"], len(list(last.parent.glob("*.tmp")))))
+        torn = len(list(last.parent.glob("*.tmp")))
+        kills.append((meta["counters"]["global_step"], torn))
+        return torn > 0
+
+    start_and_kill(["--epochs", 100000, "--out", out], in_write=False)
+    # The second kill must land inside a checkpoint write (the write may finish between
+    # seeing its temporary and the kill: then try again, a few times at most).
+    resume = ["--epochs", 100000, "--resume", last]
+    assert any(start_and_kill(resume, in_write=True) for _ in range(5)), (
+        f"no kill landed inside a checkpoint write: {kills}")
+    start_and_kill(resume, in_write=False)
     print("checkpoint step and stray temporaries after each kill:", kills)
     epoch = ckpt.load_checkpoint(last)[1]["counters"]["epoch"]
     assert epoch >= 1 and kills[-1][0] >= kills[0][0]
