@@ -1,0 +1,1 @@
+"""The quality study (quality_run.py) and its records."""
