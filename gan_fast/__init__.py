@@ -19,7 +19,24 @@ The package is layered; each module imports only modules below it (tests/test_la
 """
 from __future__ import annotations
 
-from . import _C, ops, reference
+try:
+    from . import _C
+except ImportError as error:
+    # A source tree that was never built (e.g. `python -m pytest` from the repository root,
+    # which puts this folder before the installed package): say what to do instead of
+    # Python's "partially initialized module". Any other failure to load _C (a missing
+    # shared library, an undefined symbol) keeps its own message.
+    import importlib.util
+    if importlib.util.find_spec(__name__ + "._C") is not None:
+        raise
+    raise ImportError(
+        f"{__name__}'s compiled extension _C is not in {__path__[0]}: this is a source "
+        "tree that has not been built. Build it in place with `pip install -e . "
+        "--no-build-isolation` (after `pip install scikit-build-core pybind11`), or install "
+        "it with `pip install .` and run the tests against the installed package with "
+        "`pytest` from the repository root (not `python -m pytest`, which imports this "
+        "folder first).", name=__name__) from error
+from . import ops, reference
 from .backend import cuda_available, cuda_compiled
 from .config import TrainConfig
 from .quality import QualityMetrics, evaluate

@@ -11,7 +11,7 @@ Network (NCHW, images in [-1, 1], as the GAN produces them):
 ReLU is leaky_relu with slope 0. 426k parameters (1.7 MB as float32, 1.6 MB deflated);
 2.3 M multiply-adds per image, so that it trains in minutes on two CPU cores.
 
-Training (train_judge; benchmarks/train_judge.py is the script that made the shipped
+Training (train_judge; `gan-fast train-judge` is the command that made the shipped
 weights): softmax_cross_entropy + Adam (lr 1e-3 with a cosine decay to 0 over all steps,
 β 0.9/0.999), batch 128, 4 epochs over the 60,000 training images, each image shifted by
 a random whole-pixel offset in [-1, 1]² (background fill). Everything random comes
@@ -170,7 +170,7 @@ class Judge:
         self.path = pathlib.Path(path or WEIGHTS_PATH)
         if not self.path.exists():
             raise FileNotFoundError(f"judge weights {self.path} not found; train them with "
-                                    f"`python benchmarks/train_judge.py`")
+                                    f"`gan-fast train-judge`")
         flat, self.meta = load_weights(self.path)
         self.sha256 = weights_sha256(self.path)
         self.params = self.xp.asarray(flat)

@@ -50,13 +50,13 @@ import numpy as np
 
 from . import _C
 from . import checkpoint as ckpt
-from . import quality
+from . import plots, quality
 from .backend import backend_name, resolve_backend, to_host
 from .config import TrainConfig, merge_resume
 from .data import load_mnist, scale_images
 from .engine import LOSSES, Engine
 from .errors import ConfigError, ModeCollapseWarning, NonFiniteLossError
-from .images import save_grid, save_loss_curve
+from .images import save_grid
 from .model import N_CLASSES, Z_DIM, shape_signature
 from .version import __version__
 
@@ -117,7 +117,7 @@ def train(config: TrainConfig | None = None, /, **settings) -> TrainResult:
     evaluation when eval_every > 0), samples/epoch_XXXX.png (8x8 fixed-noise grid; one row
     per digit for a conditional model), checkpoints/last.npz (atomic; every
     checkpoint_every epochs, at the end and on Ctrl-C, after which KeyboardInterrupt is
-    re-raised), loss_curve.png. Raises NonFiniteLossError when a loss becomes NaN/inf
+    re-raised), dashboard.png and samples/progress.gif (gan_fast.plots). Raises NonFiniteLossError when a loss becomes NaN/inf
     (the last good checkpoint is left as it was).
     """
     names = {f.name for f in dataclasses.fields(TrainConfig)}
@@ -155,7 +155,8 @@ def train(config: TrainConfig | None = None, /, **settings) -> TrainResult:
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {"out_dir": out_dir, "config": out_dir / "config.json",
              "metrics": out_dir / "metrics.jsonl", "checkpoint": out_dir / "checkpoints" / "last.npz",
-             "loss_curve": out_dir / "loss_curve.png", "samples": []}
+             "dashboard": out_dir / "dashboard.png",
+             "progress": out_dir / "samples" / "progress.gif", "samples": []}
     paths["config"].write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
     return _Run(cfg, ops, xp, paths, images, labels, restored).run()
 
@@ -354,12 +355,26 @@ class _Run:
             self._flush(log=False)
             if self._saved_step != self.global_step or not self.paths["checkpoint"].exists():
                 self.save_checkpoint()
-        save_loss_curve(_read_metrics(self.paths["metrics"]), self.paths["loss_curve"])
+        self._plots()
         elapsed = time.perf_counter() - self.t_start
         self.say(self._summary(elapsed))
         return TrainResult(generator=self.generator, history=self.history, paths=self.paths,
                            config=self.cfg, steps=self.global_step,
                            epochs_completed=self.epoch, time_s=elapsed)
+
+    def _plots(self):
+        """The dashboard (losses, D's outputs, evaluations) and the samples' progress GIF
+        (every epoch's grid, earlier runs of a resumed one included)."""
+        try:
+            plots.save_dashboard(_read_metrics(self.paths["metrics"]), self.paths["dashboard"])
+        except ImportError as e:                    # matplotlib missing: say how to get it
+            self.say(str(e))
+            self.paths.pop("dashboard")
+        grids = sorted((self.paths["out_dir"] / "samples").glob("epoch_*.png"))
+        if grids:
+            plots.save_progress_gif(grids, self.paths["progress"])
+        else:
+            self.paths.pop("progress")
 
     def _summary(self, elapsed):
         """The one completion line: steps, time, output folder, final metrics."""

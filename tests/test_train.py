@@ -89,8 +89,10 @@ def test_train_writes_everything(run, tmp_path):
     assert [p.name for p in r.paths["samples"]] == ["epoch_0001.png", "epoch_0002.png"]
     with Image.open(r.paths["samples"][0]) as im:
         assert im.size == ((8 * 30 + 2) * 2,) * 2
-    with Image.open(r.paths["loss_curve"]) as im:
-        assert im.format == "PNG" and im.size == (800, 480)
+    with Image.open(r.paths["dashboard"]) as im:
+        assert im.format == "PNG" and im.size[0] > im.size[1] > 300
+    with Image.open(r.paths["progress"]) as im:
+        assert im.format == "GIF" and im.n_frames == 2
     arrays, meta = _state(r)
     assert meta["counters"] == {"epoch": 2, "batch_in_epoch": 0, "global_step": 6}
     assert meta["adam_steps"] == {"g": 6, "d": 6} and meta["config"]["seed"] == 0

@@ -20,7 +20,7 @@ threads (a 2-core machine: --jobs 2 --threads 1); their training folders are tem
 Writes into --out: study.json (every trajectory, timings, settings, the judge's SHA-256;
 rewritten after every run, so a study cut short keeps what finished), study.md (the
 table, also printed) and grid_<variant>_<impl>.png (the final grids of its seeds, side by
-side). The PyTorch twin (benchmarks/torch_twin.py) runs the same recipe with PyTorch's own
+side). The PyTorch twin (benchmarks/quality/torch_twin.py) runs the same recipe with PyTorch's own
 initialisation and random numbers, for the same number of steps.
 
 Budget (2-core Zen 4 VM, one thread per run): about 40 s per epoch at batch 128 and 2-3 s
@@ -118,7 +118,7 @@ def run_torch(variant, seed, args):
     import torch
 
     import gan_fast
-    from benchmarks.torch_twin import TorchGAN
+    from .torch_twin import TorchGAN
     from gan_fast.data import load_mnist, scale_images
 
     cfg = gan_fast.TrainConfig(**settings_of(variant)).resolved()

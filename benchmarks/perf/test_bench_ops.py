@@ -2,7 +2,7 @@
 and 256, on the CPU (and on CUDA when a device is present), each beside its baselines
 (NumPy/OpenBLAS or CuPy/cuBLAS, and PyTorch when installed) in the same group.
 
-    pytest benchmarks/ --benchmark-group-by=group   # not part of the test command
+    python -m pytest benchmarks/perf --benchmark-group-by=group   # not part of the tests
 
 The report's extra_info holds GFLOP/s (GEMM-shaped ops) or GB/s (the rest).
 """
@@ -11,7 +11,8 @@ from __future__ import annotations
 import pytest
 
 import gan_fast
-from cases import model_cases
+
+from .cases import model_cases
 
 BACKENDS = ["cpu"] + (["cuda"] if gan_fast.cuda_available() else [])
 BATCHES = [64, 256]

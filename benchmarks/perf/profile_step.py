@@ -1,24 +1,22 @@
 """Where a training step's time goes: gan_fast's step with every op call timed (median of
 `reps` steps per op call site), largest first. CPU only.
 
-    python benchmarks/profile_step.py [batch ...]      # default: 64 256
+    python -m benchmarks.perf.profile_step [batch ...]      # default: 64 256
 
 Each op call is timed around its return, so the numbers include OpenMP fork/join; their
 sum is close to the whole step (the rest is Python)."""
 from __future__ import annotations
 
 import collections
-import pathlib
 import statistics
 import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+from gan_fast import ops
 
-from gan_fast import ops  # noqa: E402
-from step_bench import gan_step  # noqa: E402
+from .step_bench import gan_step
 
 
 class TimedOps:

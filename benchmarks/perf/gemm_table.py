@@ -1,8 +1,8 @@
 """Every GEMM-shaped op of the training step (linear forward/backward, conv2d
 forward/backward) at the model's shapes, gan_fast against NumPy's OpenBLAS sgemm on the
-equivalent GEMM (benchmarks/cases.py), same process, same threads, batch 64 and 256.
+equivalent GEMM (cases.py), same process, same threads, batch 64 and 256.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/gemm_table.py [--isa avx2]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python -m benchmarks.perf.gemm_table [--isa avx2]
 
 Per op and round, each side runs `reps` calls back to back after a warm-up call, and the
 process sleeps between the two blocks: OpenMP's and OpenBLAS's idle threads spin for a
@@ -13,16 +13,13 @@ is faster); the target is >= 0.90.
 from __future__ import annotations
 
 import argparse
-import pathlib
 import statistics
-import sys
 import time
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import gan_fast
 
-import gan_fast  # noqa: E402
-from cases import model_cases  # noqa: E402
-from timing import time_cpu  # noqa: E402
+from .cases import model_cases
+from .timing import time_cpu
 
 
 kSettle = 0.15  # seconds for the other side's spinning threads to go idle

@@ -5,7 +5,7 @@ that run beside it in the same process:
            an already unfolded input),
   cupy   - CuPy/cuBLAS on the GPU (the same GEMMs),
   torch  - PyTorch on the same device, when installed (GEMM-shaped ops and conv).
-Shared by the pytest-benchmark suite (test_bench_ops.py) and gpu_bench.py.
+Shared by the pytest-benchmark suite (test_bench_ops.py) and benchmarks/gpu/gpu_bench.py.
 """
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The whole training step (one D step + one G step, dropout on), gan_fast against the
-PyTorch twin (benchmarks/torch_twin.py) on the same device, same batch, same run.
+PyTorch twin (benchmarks/quality/torch_twin.py) on the same device, same batch, same run.
 
 FLOP are counted from the layer shapes (a multiply-add is 2 FLOP) for the work
 gan_fast's step does: step_flop() spells out the sum. PyTorch's step does more (it
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from timing import timer
+from .timing import timer
 
 G_LAYERS = ((100, 256), (256, 512), (512, 1024), (1024, 784))
 CONV1 = 2 * 9 * 64 * 196          # 1 -> 64 channels, 3x3, 14x14 outputs
@@ -56,7 +56,7 @@ def _torch_step(device, batch, dropout):
         import torch
     except ImportError:
         return None
-    from torch_twin import TorchGAN
+    from ..quality.torch_twin import TorchGAN
     gan = TorchGAN(batch, device, dropout=dropout)
     real = torch.rand(batch, 1, 28, 28, device=device) * 2 - 1
     return lambda: gan.step(real)

@@ -1,6 +1,6 @@
 """A/B of two (or more) builds of gan_fast._C on the model's GEMM-shaped ops, in one run.
 
-    python benchmarks/ab_builds.py before=/path/to/old/_C.so after=build/.../_C.so
+    python -m benchmarks.perf.ab_builds before=/path/to/old/_C.so after=build/.../_C.so
            [--images 512] [--rounds 10] [--linear]
 
 Each build runs in its own worker process (one interpreter cannot load two extension

@@ -1,8 +1,8 @@
 """The CPU comparison: gan_fast's whole training step against the NumPy reference trainer
-and PyTorch eager running the identical model and algorithm (benchmarks/torch_twin.py),
+and PyTorch eager running the identical model and algorithm (benchmarks/quality/torch_twin.py),
 with and without dropout in PyTorch, at batch 64 and 256, in one process.
 
-    python benchmarks/compare.py [--threads 2] [--rounds 15] [--batches 64 256]
+    python -m benchmarks.perf.compare [--threads 2] [--rounds 15] [--batches 64 256]
     # PyTorch is optional: pip install .[bench]
     # fair OpenBLAS for the NumPy reference: env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ...
 
@@ -20,17 +20,14 @@ from __future__ import annotations
 
 import argparse
 import os
-import pathlib
 import statistics
-import sys
 import time
 
 import numpy as np
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import gan_fast
 
-import gan_fast  # noqa: E402
-from step_bench import _gan_fast_step, _torch_step, gan_step, step_flop  # noqa: E402
+from .step_bench import _gan_fast_step, _torch_step, gan_step, step_flop
 
 
 def _reference_step(batch):
