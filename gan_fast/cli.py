@@ -3,11 +3,13 @@
     gan-fast train --epochs 5 --batch-size 64 --out runs/x     # every TrainConfig field
     gan-fast train --resume runs/x/checkpoints/last.npz --epochs 10
     gan-fast sample --checkpoint runs/x/checkpoints/last.npz --n 64 --out grid.png
+    gan-fast sample --checkpoint runs/c/checkpoints/last.npz --digit 7 --n 16   # conditional
+    gan-fast interpolate --checkpoint runs/x/checkpoints/last.npz --out walk.gif
     gan-fast evaluate --checkpoint runs/x/checkpoints/last.npz --n 10000   # JSON metrics
     gan-fast train-judge --data-dir DIR          # retrains evaluate's judge (its weights file)
     gan-fast --version
 
-The options of `train` are generated from the fields of gan_fast.trainer.TrainConfig
+The options of `train` are generated from the fields of gan_fast.config.TrainConfig
 (name with '-' for '_', type, default and help), so the two cannot drift apart; --out is
 an alias of --out-dir. Booleans take --name / --no-name.
 
@@ -30,6 +32,8 @@ import sys
 import traceback
 import types
 import typing
+
+import numpy as np
 
 from .checkpoint import CheckpointError
 from .config import TrainConfig
@@ -69,6 +73,16 @@ def _int_at_least(minimum):
         return value
     parse.__name__ = "int"      # argparse names the type in "invalid int value: 'x'"
     return parse
+
+
+def _digit(text):
+    value = int(text)
+    if not 0 <= value <= 9:
+        raise argparse.ArgumentTypeError(f"must be a digit 0-9, got {value}")
+    return value
+
+
+_digit.__name__ = "int"
 
 
 def _field_type(f):
@@ -146,8 +160,11 @@ def build_parser():
                               help="write a grid of generated digits as PNG")
     sample_p.add_argument("--checkpoint", required=True,
                           help="a checkpoint .npz written by train")
-    sample_p.add_argument("--n", type=_int_at_least(1), default=64,
-                          help="number of digits (default: 64)")
+    sample_p.add_argument("--n", type=_int_at_least(1), default=None,
+                          help="number of digits (default: 64; a conditional model without "
+                               "--digit: 100, one row per digit)")
+    sample_p.add_argument("--digit", type=_digit, default=None,
+                          help="draw only this digit (0-9; a model trained with --conditional)")
     sample_p.add_argument("--out", default="samples.png",
                           help="PNG to write (default: samples.png)")
     sample_p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
@@ -157,6 +174,29 @@ def build_parser():
                           help="op backend (default: kernels)")
     sample_p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
                           help="device (default: auto)")
+    walk_p = sub.add_parser("interpolate", parents=[common],
+                            help="write a latent walk (spherical interpolation) as a GIF",
+                            description="Animate the generator along great circles between "
+                                        "random points of its latent space (slerp), returning "
+                                        "to the first so that the GIF loops. Each frame shows "
+                                        "--walks walks side by side; a conditional model "
+                                        "draws --digit, or without it the ten digits sharing "
+                                        "one walk.")
+    walk_p.add_argument("--checkpoint", required=True, help="a checkpoint .npz written by train")
+    walk_p.add_argument("--out", default="walk.gif", help="GIF to write (default: walk.gif)")
+    walk_p.add_argument("--digit", type=_digit, default=None,
+                        help="the digit to walk through (0-9; a conditional model)")
+    walk_p.add_argument("--points", type=_int_at_least(2), default=4,
+                        help="random latent points visited (default: 4)")
+    walk_p.add_argument("--steps", type=_int_at_least(1), default=16,
+                        help="frames between two points (default: 16)")
+    walk_p.add_argument("--walks", type=_int_at_least(1), default=8,
+                        help="walks side by side (default: 8)")
+    walk_p.add_argument("--duration-ms", type=_int_at_least(1), default=80,
+                        help="time per frame (default: 80 ms)")
+    walk_p.add_argument("--seed", type=int, default=0, help="seed of the points (default: 0)")
+    walk_p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="device (default: auto)")
     eval_p = sub.add_parser("evaluate", parents=[common],
                             help="score a checkpoint's generator with the judge "
                                  "(prints JSON)",
@@ -207,9 +247,9 @@ def _check_output_file(path, option):
 
 def _check(args):
     """The checks argparse cannot make, before anything is loaded or written."""
-    if args.command in ("sample", "evaluate"):
+    if args.command in ("sample", "evaluate", "interpolate"):
         _check_input_file(args.checkpoint, "--checkpoint")
-    if args.command in ("sample", "evaluate", "train-judge") and args.out is not None:
+    if args.command in ("sample", "evaluate", "interpolate", "train-judge") and args.out:
         _check_output_file(args.out, "--out")
     if args.command == "train-judge":
         if args.json_path is not None:
@@ -229,14 +269,45 @@ def _train(args):
     return 0
 
 
-def _sample(args):
+def _generator(args):
+    """The checkpoint's generator (its EMA one when it has one); --digit needs a
+    conditional model."""
     from .checkpoint import load_generator
+    generator = load_generator(args.checkpoint, getattr(args, "backend", "kernels"),
+                               args.device)
+    if args.digit is not None and not generator.conditional:
+        raise ConfigError(f"--digit: {args.checkpoint} holds an unconditional generator; "
+                          f"choosing a digit needs a model trained with --conditional")
+    return generator
+
+
+def _sample(args):
     from .images import save_grid
-    generator = load_generator(args.checkpoint, args.backend, args.device)
-    images = generator(args.n, seed=args.seed)
-    nrow = args.nrow or math.ceil(math.sqrt(args.n))
+    generator = _generator(args)
+    if generator.conditional and args.digit is None:   # one row per digit, a style a column
+        n = args.n or 100
+        if n % 10:
+            raise ConfigError(f"--n {n}: a conditional model draws one row per digit, so "
+                              f"--n must be a multiple of 10 (or give --digit)")
+        z = np.random.default_rng(args.seed).standard_normal((n // 10, 100), dtype=np.float32)
+        images = generator(n, z=np.tile(z, (10, 1)), digits=np.repeat(np.arange(10), n // 10))
+        nrow = args.nrow or n // 10
+    else:
+        n = args.n or 64
+        images = generator(n, seed=args.seed, digits=args.digit)
+        nrow = args.nrow or math.ceil(math.sqrt(n))
     path = save_grid(images, args.out, nrow=nrow)
-    print(f"wrote {args.n} digits to {path}")
+    what = f"digit {args.digit}" if args.digit is not None else "digits"
+    print(f"wrote {n} {what} to {path}")
+    return 0
+
+
+def _interpolate(args):
+    from .walk import latent_walk, save_walk_gif
+    generator = _generator(args)
+    frames = latent_walk(generator, args.points, args.steps, args.walks, args.seed, args.digit)
+    path = save_walk_gif(frames, args.out, args.duration_ms)
+    print(f"wrote a latent walk of {frames.shape[0]} frames x {frames.shape[1]} digits to {path}")
     return 0
 
 
@@ -282,8 +353,8 @@ def _train_judge(args):
     return 0
 
 
-_COMMANDS = {"train": _train, "sample": _sample, "evaluate": _evaluate,
-             "train-judge": _train_judge}
+_COMMANDS = {"train": _train, "sample": _sample, "interpolate": _interpolate,
+             "evaluate": _evaluate, "train-judge": _train_judge}
 
 
 def _report(message):

@@ -19,6 +19,10 @@ penultimate features f(x) (128 values); then
   mean_confidence   mean over images of max_y p(y|x)
   judge_sha256      SHA-256 of the judge weights file: numbers made with different judges
                     are not comparable
+  conditional_accuracy
+                    for a conditional generator (trained with conditional=True): the share
+                    of samples the judge assigns to the digit they were drawn for, each
+                    digit drawn n/10 times; conditional_accuracy_per_digit, the same per digit
 The MNIST test statistics are computed once per process (per device and judge) and cached.
 The matrix square root uses NumPy eigendecompositions (no SciPy): for symmetric positive
 semi-definite A and B, tr((A^½ B A^½)^½) = Σ sqrt(eigenvalues of A^½ B A^½).
@@ -44,7 +48,7 @@ from .data import load_mnist, scale_images
 from .judge import N_CLASSES, WEIGHTS_PATH, Judge
 
 __all__ = ["evaluate", "QualityMetrics", "FeatureStats", "frechet_distance", "sqrtm_psd",
-           "reference_statistics", "get_judge", "class_metrics"]
+           "reference_statistics", "get_judge", "class_metrics", "conditional_accuracy"]
 
 COVERED_FRACTION = 0.01   # a digit counts as covered with at least 1% of the samples
 
@@ -63,15 +67,26 @@ class QualityMetrics:
     judge_sha256: str = ""
     device: str = "cpu"
     time_s: float = 0.0
+    # A conditional generator: the share of samples the judge assigns to the digit asked
+    # for, over all samples and per digit 0..9 (None for an unconditional one).
+    conditional_accuracy: float | None = None
+    conditional_accuracy_per_digit: list | None = None
 
     def as_dict(self):
         return dataclasses.asdict(self)
 
     def summary(self):
-        """One line: classes, KL, IS, Fréchet distance, confidence."""
-        return (f"classes {self.classes_covered}, KL {self.kl_uniform:.3f}, "
+        """One line: classes, KL, IS, Fréchet distance, confidence (and the conditional
+        accuracy, worst digit included, for a conditional generator)."""
+        text = (f"classes {self.classes_covered}, KL {self.kl_uniform:.3f}, "
                 f"IS {self.inception_score:.2f}, FD {self.frechet_distance:.2f}, "
                 f"confidence {self.mean_confidence:.3f}")
+        if self.conditional_accuracy is not None:
+            per = self.conditional_accuracy_per_digit
+            worst = int(np.argmin(per))
+            text += (f", conditional accuracy {self.conditional_accuracy:.2%} (worst: digit "
+                     f"{worst}, {per[worst]:.2%})")
+        return text
 
 
 @dataclass
@@ -176,7 +191,7 @@ def evaluate(generator_or_checkpoint, n=10000, seed=0, *, device=None, data_dir=
     data_dir: where MNIST is (for the test-set statistics; see gan_fast.data.load_mnist).
     """
     t0 = time.perf_counter()
-    images, device, used_seed = _images_of(generator_or_checkpoint, n, seed, device)
+    images, device, used_seed, labels = _images_of(generator_or_checkpoint, n, seed, device)
     judge = get_judge(device, judge_path)
     if judge.xp is np:
         images = to_host(images)
@@ -186,12 +201,27 @@ def evaluate(generator_or_checkpoint, n=10000, seed=0, *, device=None, data_dir=
     logits, features = judge.run(images)
     stats = feature_statistics(features)
     ref = reference_statistics(judge, data_dir)
-    covered, kl, inception, confidence, frac = class_metrics(to_host(logits))
+    logits = to_host(logits)
+    covered, kl, inception, confidence, frac = class_metrics(logits)
+    accuracy = per_digit = None
+    if labels is not None:
+        accuracy, per_digit = conditional_accuracy(logits, labels)
     return QualityMetrics(
         classes_covered=covered, kl_uniform=kl, inception_score=inception,
         frechet_distance=frechet_distance(stats, ref), mean_confidence=confidence,
         class_fractions=frac, n=int(images.shape[0]), seed=used_seed,
-        judge_sha256=judge.sha256, device=device, time_s=time.perf_counter() - t0)
+        judge_sha256=judge.sha256, device=device, time_s=time.perf_counter() - t0,
+        conditional_accuracy=accuracy, conditional_accuracy_per_digit=per_digit)
+
+
+def conditional_accuracy(logits, labels):
+    """(share of rows whose judge prediction is their label, the same per label 0..9;
+    NaN for a label that has no rows) from logits [n, 10] and int labels [n] (NumPy)."""
+    labels = np.asarray(labels)
+    hit = np.asarray(logits).argmax(axis=1) == labels
+    per = [float(hit[labels == d].mean()) if (labels == d).any() else float("nan")
+           for d in range(N_CLASSES)]
+    return float(hit.mean()), per
 
 
 def _is_array(obj):
@@ -199,12 +229,14 @@ def _is_array(obj):
 
 
 def _images_of(source, n, seed, device):
-    """(images [m, 1, 28, 28] NumPy or CuPy, device, seed used or None) of any source."""
+    """(images [m, 1, 28, 28] NumPy or CuPy, device, seed used or None, the digits asked
+    for or None) of any source. A conditional generator draws every digit equally often
+    (its default digits: 0, 1, ..., 9, 0, ...)."""
     if device == "auto":
         device = None
     if _is_array(source):
         on_gpu = is_device_array(source)
-        return source[:n], device or ("cuda" if on_gpu else "cpu"), None
+        return source[:n], device or ("cuda" if on_gpu else "cpu"), None, None
     if isinstance(source, (str, os.PathLike)):
         want = device or ("cuda" if cuda_available() else "cpu")
         source = load_generator(source, "kernels", want)
@@ -216,12 +248,14 @@ def _images_of(source, n, seed, device):
     if hasattr(source, "device_images"):                        # gan_fast.model.Generator
         gen_device = "cuda" if source.xp is not np else "cpu"
         device = device or gen_device
-        images = source.device_images(n, seed=seed) if device == gen_device else source(n, seed=seed)
-        return images, device, seed
+        labels = source.labels(n)
+        images = (source.device_images(n, seed=seed, digits=labels) if device == gen_device
+                  else source(n, seed=seed, digits=labels))
+        return images, device, seed, labels
     try:
         takes_seed = "seed" in inspect.signature(source).parameters
     except (TypeError, ValueError):
         takes_seed = False
     images = source(n, seed=seed) if takes_seed else source(n)
     on_gpu = is_device_array(images)
-    return images, device or ("cuda" if on_gpu else "cpu"), seed if takes_seed else None
+    return images, device or ("cuda" if on_gpu else "cpu"), seed if takes_seed else None, None

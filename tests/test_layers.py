@@ -14,7 +14,8 @@ REPO = PACKAGE.parent
 # Lowest first. A module may import any module of a LOWER layer, none of its own or above.
 LAYERS = [
     {"errors", "version", "data", "images", "plots"},   # no gan_fast imports
-    {"_C", "reference"},                                 # the extension; the specification
+    {"_C", "reference", "walk"},                         # the extension; the specification;
+                                                         # latent walks (uses images)
     {"ops"},                                             # the kernels' Python face
     {"backend"},                                         # device and backend choice
     {"cuda_graph"},                                      # capture and replay on a device
