@@ -250,18 +250,18 @@ def test_dropout(data, shape, p, seed):
     x = f32(rng, shape)
     p32 = float(np.float32(p))
     with np.errstate(divide="ignore"):
-        check("dropout_forward", ops.dropout_forward(x, p, seed, maybe_out(draw, shape)),
+        check("dropout_forward", ops.dropout_forward(x, p, seed, out=maybe_out(draw, shape)),
               reference.dropout_forward(*f64(x), p32, seed))
-        check("dropout_backward", ops.dropout_backward(x, p, seed, maybe_out(draw, shape)),
+        check("dropout_backward", ops.dropout_backward(x, p, seed, dx=maybe_out(draw, shape)),
               reference.dropout_backward(*f64(x), p32, seed))
         slope = draw(st.floats(-2, 2))
         slope32 = float(np.float32(slope))
         dy = f32(rng, shape)
         check("leaky_relu_dropout_forward",
-              ops.leaky_relu_dropout_forward(x, slope, p, seed, maybe_out(draw, shape)),
+              ops.leaky_relu_dropout_forward(x, slope, p, seed, out=maybe_out(draw, shape)),
               reference.leaky_relu_dropout_forward(*f64(x), slope32, p32, seed))
         check("leaky_relu_dropout_backward",
-              ops.leaky_relu_dropout_backward(dy, x, slope, p, seed, maybe_out(draw, shape)),
+              ops.leaky_relu_dropout_backward(dy, x, slope, p, seed, dx=maybe_out(draw, shape)),
               reference.leaky_relu_dropout_backward(*f64(dy, x), slope32, p32, seed))
 
 
