@@ -11,8 +11,9 @@
 #   readme     the README's 20-epoch training command, wall time, and its digit grid
 #   cpu_tests  the rest of the suite (pytest -m "not cuda")
 #   memcheck   compute-sanitizer memcheck on the CUDA tests of the device-side data ops, the
-#              graph capture, Adam and dropout, if 60 s are left (it needs a runtime that
-#              supports it: Firecracker yes, gVisor no)
+#              graph capture, Adam and dropout, if 60 s are left, then racecheck on Adam and
+#              the reductions if 45 s are left (it needs a runtime that supports it:
+#              Firecracker yes, gVisor no)
 # then prints one short table (summary.py) against the targets. Logs, JSON and the
 # digit grid land in OUT_DIR. MNIST: $GAN_FAST_DATA, else shared/data/mnist in the checkout
 # (tests and the README run need it).
@@ -88,6 +89,13 @@ if command -v compute-sanitizer > /dev/null && [ $((deadline - SECONDS)) -ge 60 
     "${pytest_opts[@]}"
 else
   printf 'memcheck\tskipped (no compute-sanitizer or under 60 s left)\t0\n' >> "$out/sections.tsv"
+fi
+# Adam's per-block constants go through shared memory (thread 0 writes, all read after a
+# barrier); the reductions as before.
+if command -v compute-sanitizer > /dev/null && [ $((deadline - SECONDS)) -ge 45 ]; then
+  section racecheck 90 compute-sanitizer --tool racecheck --error-exitcode 9 \
+    $py -m pytest "$repo/tests/test_adam.py" "$repo/tests/test_batchnorm.py" \
+    "$repo/tests/test_softmax_cross_entropy.py" -m cuda -x "${pytest_opts[@]}"
 fi
 
 echo; echo "=== summary"
