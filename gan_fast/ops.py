@@ -29,8 +29,8 @@ def _twin_of(ref_fn):
 
 
 @_twin_of(reference.linear_forward)
-def linear_forward(x, w, b=None, out=None):
-    return _C.linear_forward(x, w, b, out)
+def linear_forward(x, w, b=None, out=None, activation=None, slope=0.2):
+    return _C.linear_forward(x, w, b, out, activation, slope)
 
 
 @_twin_of(reference.linear_backward)

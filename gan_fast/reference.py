@@ -39,14 +39,24 @@ def _emit(value, like, out=None):
 
 
 # ------------------------------------------------------------------------------ linear
-def linear_forward(x, w, b=None, out=None):
-    """y = x · wᵀ + b.
+def linear_forward(x, w, b=None, out=None, activation=None, slope=0.2):
+    """y = x · wᵀ + b, then the optional activation.
 
     x [N, K], w [M, K], b [M] or None  ->  y [N, M]
+    activation: None, "tanh" (tanh_forward of the result: the generator's last layer in one
+    op) or "leaky_relu" (leaky_relu_forward with this slope). Fused, the kernels compute
+    exactly what the two ops compute one after the other.
     """
     y = _f64(x) @ _f64(w).T  # [N, M]
     if b is not None:
         y = y + _f64(b)
+    if activation == "tanh":
+        y = np.tanh(y)
+    elif activation == "leaky_relu":
+        y = np.where(y > 0, y, slope * y)
+    elif activation is not None:
+        raise ValueError(f"linear_forward: activation: expected None, 'tanh' or 'leaky_relu', "
+                         f"got {activation!r}")
     return _emit(y, x, out)
 
 

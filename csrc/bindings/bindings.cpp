@@ -91,7 +91,20 @@ std::optional<int64_t> host_value(const std::optional<gf::StepArg>& s) {
 }
 
 // ---------------------------------------------------------------------------- linear
-py::object linear_forward(py::handle x_, py::handle w_, py::handle b_, py::handle out_) {
+// A fused activation's name: None, "tanh" or "leaky_relu".
+gf::Activation activation_arg(const Checker& c, py::handle obj) {
+  if (obj.is_none()) return gf::Activation::none;
+  if (!py::isinstance<py::str>(obj))
+    throw py::type_error(std::string(c.op()) + ": activation: expected None, 'tanh' or "
+                         "'leaky_relu', got " + py::repr(obj).cast<std::string>());
+  const std::string name = obj.cast<std::string>();
+  if (name == "tanh") return gf::Activation::tanh;
+  if (name == "leaky_relu") return gf::Activation::leaky_relu;
+  c.fail_value("activation: expected None, 'tanh' or 'leaky_relu', got '" + name + "'");
+}
+
+py::object linear_forward(py::handle x_, py::handle w_, py::handle b_, py::handle out_,
+                          py::handle activation_, double slope) {
   Checker c("linear_forward");
   Array x = c.input(x_, "x", 2);
   const int64_t N = x.dim(0), K = x.dim(1);
@@ -99,9 +112,12 @@ py::object linear_forward(py::handle x_, py::handle w_, py::handle b_, py::handl
   c.expect_shape(w, "w", {kAny, K});
   const int64_t M = w.dim(0);
   Array b = c.optional_input(b_, "b", {M});
+  const gf::Activation act = activation_arg(c, activation_);
+  check_finite(c, slope, "slope");
   Array y = c.output(out_, "out", {N, M});
-  GF_DISPATCH(c, gf::linear_forward_cpu(x.data, w.data, b.data, y.data, N, K, M),
-              gf::linear_forward_cuda(x.data, w.data, b.data, y.data, N, K, M, stream));
+  const float sl = static_cast<float>(slope);
+  GF_DISPATCH(c, gf::linear_forward_cpu(x.data, w.data, b.data, y.data, N, K, M, act, sl),
+              gf::linear_forward_cuda(x.data, w.data, b.data, y.data, N, K, M, act, sl, stream));
   return y.obj;
 }
 
@@ -535,7 +551,8 @@ PYBIND11_MODULE(_C, m) {
   py::register_exception<gf::Error>(m, "KernelError", PyExc_RuntimeError);
 
   const auto none = py::none();
-  m.def("linear_forward", &linear_forward, "x"_a, "w"_a, "b"_a = none, "out"_a = none);
+  m.def("linear_forward", &linear_forward, "x"_a, "w"_a, "b"_a = none, "out"_a = none,
+        "activation"_a = none, "slope"_a = 0.2);
   m.def("linear_backward", &linear_backward, "dy"_a, "x"_a, "w"_a, "need_dx"_a = true,
         "need_dw"_a = true, "need_db"_a = true, "dx"_a = none, "dw"_a = none, "db"_a = none);
   m.def("conv2d_forward", &conv2d_forward, "x"_a, "w"_a, "b"_a = none, "stride"_a = 1,
