@@ -241,7 +241,12 @@ BAD = [
 ]
 
 
-@pytest.mark.parametrize("op,arg,value", BAD, ids=lambda v: repr(v)[:24])
+def _param_id(v):
+    """Stable test ids (xdist compares them across workers): arrays by dtype and shape."""
+    return f"{v.dtype}{list(v.shape)}" if isinstance(v, np.ndarray) else repr(v)[:24]
+
+
+@pytest.mark.parametrize("op,arg,value", BAD, ids=_param_id)
 def test_bad_argument_raises(op, arg, value):
     fn, args = _valid()[op]
     fn(**args)  # valid as it is

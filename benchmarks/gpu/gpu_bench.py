@@ -103,8 +103,17 @@ def _torch_missing():
     return None if torch.cuda.is_available() else "torch sees no CUDA device"
 
 
+def _step_flop():
+    """step_bench.step_flop (FLOP of one step from the layer shapes), if it is there."""
+    try:
+        from step_bench import step_flop
+    except ImportError:
+        return None
+    return step_flop
+
+
 def step_rows(batches):
-    from step_bench import step_flop
+    step_flop = _step_flop()
     impls = {"gan_fast graph": (_engine_missing, lambda b: EngineSteps(b, True)),
              "gan_fast launches": (_engine_missing, lambda b: EngineSteps(b, False)),
              "torch eager": (_torch_missing, lambda b: _torch_steps(b, False)),
@@ -121,8 +130,9 @@ def step_rows(batches):
         ours = times.get("gan_fast graph")
         for name, ms in times.items():
             row = {"batch": batch, "impl": name, "ms_per_step": ms,
-                   "images_per_s": round(batch / ms * 1e3),
-                   "GFLOP_per_s": round(step_flop(batch) / ms / 1e6, 1)}
+                   "images_per_s": round(batch / ms * 1e3)}
+            if step_flop is not None:
+                row["GFLOP_per_s"] = round(step_flop(batch) / ms / 1e6, 1)
             if ours is not None:
                 row["gan_fast_graph_speedup"] = f"{ms / ours:.2f}x"
             rows.append(row)
