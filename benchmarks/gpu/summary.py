@@ -1,8 +1,8 @@
 """The one short table gpu_check.sh ends with: each section's outcome, the test counts, and
-the measurements against issue #13's targets, read from OUT_DIR (sections.tsv, the pytest
-logs, gpu_bench.json, readme_seconds). Standard library only.
+the measurements against issue #13's targets, read from gpu_check.sh's log folder
+(sections.tsv, the pytest logs, gpu_bench.json, readme_seconds). Standard library only.
 
-    python benchmarks/gpu/summary.py OUT_DIR
+    python benchmarks/gpu/summary.py LOG_DIR
 """
 from __future__ import annotations
 
