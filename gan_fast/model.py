@@ -43,7 +43,7 @@ import numpy as np
 
 __all__ = ["ModelSpec", "ParamLayout", "GeneratorNet", "DiscriminatorNet", "G_LAYOUT",
            "D_LAYOUT", "Z_DIM", "N_CLASSES", "G_HIDDEN", "LEAKY_SLOPE", "DROPOUT_P",
-           "BN_MOMENTUM", "BN_EPS", "init_params", "dropout_seed", "shape_signature",
+           "BN_MOMENTUM", "BN_EPS", "init_params", "dropout_seed", "dropout_key", "shape_signature",
            "Generator", "GeneratorWorkspace", "DiscriminatorWorkspace"]
 
 Z_DIM = 100
@@ -145,6 +145,13 @@ def dropout_seed(run_seed, step, layer, pass_):
     another backend) draws exactly the same masks. pass_: 0 = discriminator step,
     1 = generator step."""
     return _mix64(_mix64(run_seed + 0x9E3779B97F4A7C15) + (step << 3) + (layer << 1) + pass_)
+
+
+def dropout_key(run_seed, layer, pass_):
+    """The seed to give the dropout ops together with step=s: they draw with
+    mix(key + 8·s), which is dropout_seed(run_seed, s, layer, pass_), so the step can be a
+    counter in device memory (a CUDA graph's replays each draw their own masks)."""
+    return (_mix64(run_seed + 0x9E3779B97F4A7C15) + (layer << 1) + pass_) & _M64
 
 
 def _one_hot(width):

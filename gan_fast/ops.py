@@ -29,8 +29,8 @@ def _twin_of(ref_fn):
 
 
 @_twin_of(reference.linear_forward)
-def linear_forward(x, w, b=None, out=None):
-    return _C.linear_forward(x, w, b, out)
+def linear_forward(x, w, b=None, out=None, activation=None, slope=0.2):
+    return _C.linear_forward(x, w, b, out, activation, slope)
 
 
 @_twin_of(reference.linear_backward)
@@ -84,23 +84,23 @@ def tanh_backward(dy, y, dx=None):
 
 
 @_twin_of(reference.dropout_forward)
-def dropout_forward(x, p, seed, out=None):
-    return _C.dropout_forward(x, p, seed, out)
+def dropout_forward(x, p, seed, step=None, out=None):
+    return _C.dropout_forward(x, p, seed, step, out)
 
 
 @_twin_of(reference.dropout_backward)
-def dropout_backward(dy, p, seed, dx=None):
-    return _C.dropout_backward(dy, p, seed, dx)
+def dropout_backward(dy, p, seed, step=None, dx=None):
+    return _C.dropout_backward(dy, p, seed, step, dx)
 
 
 @_twin_of(reference.leaky_relu_dropout_forward)
-def leaky_relu_dropout_forward(x, slope, p, seed, out=None):
-    return _C.leaky_relu_dropout_forward(x, slope, p, seed, out)
+def leaky_relu_dropout_forward(x, slope, p, seed, step=None, out=None):
+    return _C.leaky_relu_dropout_forward(x, slope, p, seed, step, out)
 
 
 @_twin_of(reference.leaky_relu_dropout_backward)
-def leaky_relu_dropout_backward(dy, x, slope, p, seed, dx=None):
-    return _C.leaky_relu_dropout_backward(dy, x, slope, p, seed, dx)
+def leaky_relu_dropout_backward(dy, x, slope, p, seed, step=None, dx=None):
+    return _C.leaky_relu_dropout_backward(dy, x, slope, p, seed, step, dx)
 
 
 # The mask itself is pure integer hashing, the same in NumPy as in the kernels.
@@ -120,3 +120,19 @@ def softmax_cross_entropy(logits, labels, loss=None, dlogits=None):
 @_twin_of(reference.adam_step)
 def adam_step(params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     return _C.adam_step(params, grads, m, v, step, lr, beta1, beta2, eps)
+
+
+# Device-side data (issue #13): noise, batch indices and the batch drawn from (seed, step).
+@_twin_of(reference.random_normal)
+def random_normal(out, seed, step):
+    return _C.random_normal(out, seed, step)
+
+
+@_twin_of(reference.batch_indices)
+def batch_indices(out, seed, step, n_items, batch_size, steps_per_epoch):
+    return _C.batch_indices(out, seed, step, n_items, batch_size, steps_per_epoch)
+
+
+@_twin_of(reference.gather_rows)
+def gather_rows(src, idx, out=None):
+    return _C.gather_rows(src, idx, out)

@@ -21,6 +21,7 @@ __all__ = [
     "leaky_relu_dropout_forward", "leaky_relu_dropout_backward",
     "bce_with_logits", "softmax_cross_entropy",
     "adam_step",
+    "random_normal", "batch_indices", "gather_rows",
 ]
 
 
@@ -38,14 +39,24 @@ def _emit(value, like, out=None):
 
 
 # ------------------------------------------------------------------------------ linear
-def linear_forward(x, w, b=None, out=None):
-    """y = x · wᵀ + b.
+def linear_forward(x, w, b=None, out=None, activation=None, slope=0.2):
+    """y = x · wᵀ + b, then the optional activation.
 
     x [N, K], w [M, K], b [M] or None  ->  y [N, M]
+    activation: None, "tanh" (tanh_forward of the result: the generator's last layer in one
+    op) or "leaky_relu" (leaky_relu_forward with this slope). Fused, the kernels compute
+    exactly what the two ops compute one after the other.
     """
     y = _f64(x) @ _f64(w).T  # [N, M]
     if b is not None:
         y = y + _f64(b)
+    if activation == "tanh":
+        y = np.tanh(y)
+    elif activation == "leaky_relu":
+        y = np.where(y > 0, y, slope * y)
+    elif activation is not None:
+        raise ValueError(f"linear_forward: activation: expected None, 'tanh' or 'leaky_relu', "
+                         f"got {activation!r}")
     return _emit(y, x, out)
 
 
@@ -207,6 +218,7 @@ def tanh_backward(dy, y, dx=None):
 
 # ------------------------------------------------------------------------------ dropout
 _MASK64 = np.uint64(0xFFFFFFFFFFFFFFFF)
+_M64 = (1 << 64) - 1
 
 
 def splitmix64_mix(z):
@@ -218,11 +230,26 @@ def splitmix64_mix(z):
     return z ^ (z >> np.uint64(31))
 
 
-def dropout_keep_mask(n, p, seed):
+def _step_value(step):
+    """A per-step argument's value: an int, or a one-element int64 array (a StepArg)."""
+    return int(np.asarray(step).reshape(-1)[0])
+
+
+def dropout_step_seed(seed, step):
+    """The mask's seed of a step-keyed dropout call: mix(seed + 8·step) mod 2⁶⁴
+    (csrc/dropout/dropout.h). With seed = mix(run_seed + golden) + 2·layer + pass this is
+    gan_fast.model.dropout_seed(run_seed, step, layer, pass)."""
+    return int(splitmix64_mix(np.uint64((int(seed) + 8 * _step_value(step)) & _M64)))
+
+
+def dropout_keep_mask(n, p, seed, step=None):
     """The keep mask of dropout for n elements: keep[i] = u(seed, i) >= p, where
     u = top 24 bits of mix(mix(seed) + i) / 2²⁴ (csrc/dropout/dropout.h) and p is
-    compared as the kernels hold it, in float32: u can equal float32(p) exactly."""
+    compared as the kernels hold it, in float32: u can equal float32(p) exactly.
+    With a step, seed is replaced by dropout_step_seed(seed, step) first."""
     p = float(np.float32(p))
+    if step is not None:
+        seed = dropout_step_seed(seed, step)
     key = splitmix64_mix(np.uint64(int(seed) & 0xFFFFFFFFFFFFFFFF))
     with np.errstate(over="ignore"):
         h = splitmix64_mix(key + np.arange(n, dtype=np.uint64))
@@ -230,32 +257,36 @@ def dropout_keep_mask(n, p, seed):
     return u >= p
 
 
-def dropout_forward(x, p, seed, out=None):
+def dropout_forward(x, p, seed, step=None, out=None):
     """Inverted dropout: y = x / (1 − p) where kept, 0 where dropped; p in [0, 1).
 
-    x any shape -> y same shape. The mask is dropout_keep_mask(x.size, p, seed) over
+    x any shape -> y same shape. The mask is dropout_keep_mask(x.size, p, seed, step) over
     the C-order flattened x, so kernels and reference drop the same elements.
+    step (optional, ≥ 0): an int or a one-element int64 array on x's device; when given,
+    the mask's seed is mix(seed + 8·step), read by a CUDA kernel when it runs (so a CUDA
+    graph replays each step's mask). Without it the mask's seed is seed itself.
     """
-    keep = dropout_keep_mask(np.size(x), p, seed).reshape(np.shape(x))
+    keep = dropout_keep_mask(np.size(x), p, seed, step).reshape(np.shape(x))
     return _emit(np.where(keep, _f64(x) / (1.0 - p), 0.0), x, out)
 
 
-def dropout_backward(dy, p, seed, dx=None):
-    """dx = dy / (1 − p) where kept, 0 where dropped (the mask is recomputed from seed)."""
-    keep = dropout_keep_mask(np.size(dy), p, seed).reshape(np.shape(dy))
+def dropout_backward(dy, p, seed, step=None, dx=None):
+    """dx = dy / (1 − p) where kept, 0 where dropped (the mask is recomputed from seed and
+    step, as in dropout_forward)."""
+    keep = dropout_keep_mask(np.size(dy), p, seed, step).reshape(np.shape(dy))
     return _emit(np.where(keep, _f64(dy) / (1.0 - p), 0.0), dy, dx)
 
 
-def leaky_relu_dropout_forward(x, slope, p, seed, out=None):
-    """dropout_forward(leaky_relu_forward(x, slope), p, seed) in one op (the
+def leaky_relu_dropout_forward(x, slope, p, seed, step=None, out=None):
+    """dropout_forward(leaky_relu_forward(x, slope), p, seed, step) in one op (the
     discriminator's activation).  x any shape -> y same shape."""
-    return _emit(dropout_forward(leaky_relu_forward(x, slope), p, seed), x, out)
+    return _emit(dropout_forward(leaky_relu_forward(x, slope), p, seed, step), x, out)
 
 
-def leaky_relu_dropout_backward(dy, x, slope, p, seed, dx=None):
-    """leaky_relu_backward(dropout_backward(dy, p, seed), x, slope): the gradient of
+def leaky_relu_dropout_backward(dy, x, slope, p, seed, step=None, dx=None):
+    """leaky_relu_backward(dropout_backward(dy, p, seed, step), x, slope): the gradient of
     leaky_relu_dropout_forward (x is its input).  Same shapes."""
-    return _emit(leaky_relu_backward(dropout_backward(dy, p, seed), x, slope), dy, dx)
+    return _emit(leaky_relu_backward(dropout_backward(dy, p, seed, step), x, slope), dy, dx)
 
 
 # ------------------------------------------------------------------------------ loss
@@ -309,8 +340,10 @@ def adam_step(params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
 
     m = β1·m + (1 − β1)·g;  v = β2·v + (1 − β2)·g²
     params −= lr/(1 − β1^step) · m / (sqrt(v)/sqrt(1 − β2^step) + eps)
-    step is the step number after this update (≥ 1). Returns None.
+    step is the step number after this update (≥ 1): an int or a one-element int64 array
+    on the parameters' device (read by the CUDA kernel when it runs). Returns None.
     """
+    step = _step_value(step)
     g = _f64(grads)
     m64 = beta1 * _f64(m) + (1 - beta1) * g
     v64 = beta2 * _f64(v) + (1 - beta2) * g * g
@@ -318,3 +351,183 @@ def adam_step(params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e
     params[...] = _f64(params) - lr / bias1 * m64 / (np.sqrt(v64) / np.sqrt(bias2) + eps)
     m[...] = m64
     v[...] = v64
+
+
+# ------------------------------------------------------------------------------ device-side data
+# Counter-based random numbers (csrc/common/counter_rng.h): pure functions of (seed, counter),
+# the same integers here as in the kernels.
+_GOLDEN = 0x9E3779B97F4A7C15
+
+
+def _counter_key(seed, counter):
+    """counter_key(seed, c) = mix(seed + golden·c) mod 2⁶⁴, as a Python int."""
+    return int(splitmix64_mix(np.uint64((int(seed) + _GOLDEN * int(counter)) & _M64)))
+
+
+def _counter_bits(key, j):
+    """counter_bits(key, j) = mix(key + golden·(j + 1)) for a uint64 array j."""
+    with np.errstate(over="ignore"):
+        return splitmix64_mix(np.uint64(key) + np.uint64(_GOLDEN) * (j + np.uint64(1)))
+
+
+def _normal_draws(n, seed, step):
+    """The integers behind random_normal's element i < n: k1 in [1, 2²⁴] (u1 = k1/2²⁴),
+    k2 in [0, 2²⁴) (u2 = k2/2²⁴) and whether i is odd (sine) or even (cosine)."""
+    i = np.arange(n, dtype=np.uint64)
+    h = _counter_bits(_counter_key(seed, _step_value(step)), i >> np.uint64(1))
+    k1 = (1 << 24) - (h >> np.uint64(40)).astype(np.int64)
+    k2 = ((h >> np.uint64(16)) & np.uint64(0xFFFFFF)).astype(np.int64)
+    return k1, k2, (i & np.uint64(1)).astype(bool)
+
+
+def random_normal(out, seed, step):
+    """Fill out (float32, any shape, overwritten) with N(0, 1) samples; returns out.
+
+    Element i (C order) is a pure function of (seed, step, i): with h = 64 random bits of
+    (seed, step, i // 2) (counter-based, csrc/common/counter_rng.h), u1 = (2²⁴ − h[63:40])/2²⁴
+    in (0, 1] and u2 = h[39:16]/2²⁴ in [0, 1), out[i] = sqrt(−2·ln u1)·cos(2π·u2) for even i,
+    ·sin(2π·u2) for odd i (Box–Muller; |out| ≤ 5.77). The CPU and CUDA kernels compute it
+    with correctly rounded float32 operations only and agree bitwise; this reference is
+    exact Box–Muller of the same u1, u2 (the kernels are within a few float32 ulp of it).
+    seed: uint64; step ≥ 0: an int or a one-element int64 array on out's device (read by
+    the CUDA kernel when it runs, so a CUDA graph draws each replay's noise).
+    """
+    k1, k2, odd = _normal_draws(np.size(out), seed, step)
+    theta = 2 * np.pi * (k2 / 2.0 ** 24)
+    z = np.sqrt(-2 * np.log(k1 / 2.0 ** 24)) * np.where(odd, np.sin(theta), np.cos(theta))
+    out[...] = z.reshape(np.shape(out))
+    return out
+
+
+def _fma32(a, b, c):
+    """Correctly rounded float32 fma(a, b, c) (float32 arrays): a·b is exact in float64,
+    and the float64 sum's rounding error e (TwoSum, exact) decides the one case where
+    rounding the float64 sum to float32 differs from rounding the exact value: the sum
+    landing exactly halfway between two float32 with e != 0."""
+    p = a.astype(np.float64) * b.astype(np.float64)
+    c64 = np.asarray(c, np.float32).astype(np.float64)
+    s = p + c64
+    bb = s - p
+    e = (p - (s - bb)) + (c64 - bb)
+    r = s.astype(np.float32)
+    d = s - r.astype(np.float64)
+    other = np.nextafter(r, np.where(d > 0, np.float32(np.inf), np.float32(-np.inf)))
+    halfway = (d != 0) & ((r.astype(np.float64) + other.astype(np.float64)) * 0.5 == s)
+    return np.where(halfway & (e != 0) & ((e > 0) == (d > 0)), other, r)
+
+
+def random_normal_float32(n, seed, step):
+    """random_normal's first n values as the kernels compute them, bit for bit: the
+    float32 formula of csrc/random_normal/random_normal.h emulated in NumPy (its float32
+    +, −, ×, ÷ and sqrt are correctly rounded, and _fma32 is exact). Tests hold the CPU
+    kernel to this bitwise."""
+    f = np.float32
+    k1, k2, odd = _normal_draws(n, seed, step)
+    # log(k1 / 2^24): k1 = m·2^e, m in [sqrt(1/2), sqrt(2)); log m = 2·atanh((m−1)/(m+1))
+    bits = k1.astype(np.float32).view(np.uint32)
+    e = (bits >> np.uint32(23)).astype(np.int32) - 127 - 24
+    m = ((bits & np.uint32(0x007FFFFF)) | np.uint32(0x3F800000)).view(np.float32)
+    high = m > f(float.fromhex("0x1.6a09e6p+0"))
+    m = np.where(high, m * f(0.5), m)
+    e = np.where(high, e + 1, e)
+    fm = m - f(1)
+    s = fm / (fm + f(2))
+    w = s * s
+    p = _fma32(w, f(float.fromhex("0x1.c71c72p-3")), f(float.fromhex("0x1.24924ap-2")))
+    p = _fma32(w, p, f(float.fromhex("0x1.99999ap-2")))
+    p = _fma32(w, p, f(float.fromhex("0x1.555556p-1")))
+    log_m = _fma32(s, w * p, s + s)
+    ef = e.astype(np.float32)
+    log_u1 = _fma32(ef, f(float.fromhex("0x1.62ep-1")),
+                    _fma32(ef, f(float.fromhex("0x1.0bfbe8p-15")), log_m))
+    radius = np.sqrt(f(-2) * log_u1)
+    # sin / cos of 2π·k2/2^24 after the exact quadrant reduction
+    q = (k2 + (1 << 21)) >> 22
+    t = (k2 - (q << 22)).astype(np.float32) * f(2.0 ** -24)
+    t2 = t * t
+    ps = _fma32(t2, f(float.fromhex("0x1.507834p+5")), f(float.fromhex("-0x1.32d2ccp+6")))
+    for c in ("0x1.466bc6p+6", "-0x1.4abbcep+5", "0x1.921fb6p+2"):
+        ps = _fma32(t2, ps, f(float.fromhex(c)))
+    sin_t = t * ps
+    pc = _fma32(t2, f(float.fromhex("-0x1.a6d1f2p+4")), f(float.fromhex("0x1.e1f506p+5")))
+    for c in ("-0x1.55d3c8p+6", "0x1.03c1f0p+6", "-0x1.3bd3ccp+4"):
+        pc = _fma32(t2, pc, f(float.fromhex(c)))
+    cos_t = _fma32(t2, pc, f(1))
+    qq = (q - odd) & 3
+    v = np.where(qq & 1, sin_t, cos_t)
+    v = np.where((qq == 1) | (qq == 2), -v, v)
+    return (radius * v).astype(np.float32)
+
+
+_FEISTEL_ROUNDS = 6
+
+
+def _feistel_permute(x, key, bits):
+    """One pass of batch_indices' Feistel network over [0, 2^bits) (uint64 array x)."""
+    lo_bits, hi_bits = bits // 2, bits - bits // 2
+    for r in range(_FEISTEL_ROUNDS):
+        lo = x & np.uint64((1 << lo_bits) - 1)
+        hi = x >> np.uint64(lo_bits)
+        f = _counter_bits(key, (np.uint64(r) << np.uint64(32)) | lo)
+        x = (lo << np.uint64(hi_bits)) | (hi ^ (f & np.uint64((1 << hi_bits) - 1)))
+        lo_bits, hi_bits = hi_bits, lo_bits
+    return x
+
+
+def batch_indices(out, seed, step, n_items, batch_size, steps_per_epoch):
+    """The dataset indices of the rows of one training step, into int64 out [n]; returns out.
+
+    epoch e = step // steps_per_epoch; row r < n (n ≤ batch_size) is position
+    j = (step % steps_per_epoch)·batch_size + r of epoch e, and gets item perm_e(j), where
+    perm_e is a bijection of [0, n_items) keyed by (seed, e): a 6-round Feistel network on
+    the smallest power of two ≥ n_items, with cycle walking (csrc/batch_indices/
+    batch_indices.h). Every epoch visits every item exactly once, in a fresh order.
+    steps_per_epoch ≤ ceil(n_items / batch_size): the last step of an epoch may be partial
+    (drop_last=False), its rows past n_items have no item. seed: uint64; step ≥ 0: an int
+    or a one-element int64 array on out's device. A step known on the host must have an
+    item for every row (ValueError otherwise); a CUDA kernel reading a device step writes
+    −1 for rows without one.
+    """
+    step = _step_value(step)
+    n = np.shape(out)[0]
+    if not 1 <= n_items <= 2 ** 62 or batch_size < 1 or n > batch_size:
+        raise ValueError("batch_indices: expected 1 <= n_items <= 2**62, batch_size >= 1 "
+                         f"and n <= batch_size, got n_items={n_items}, "
+                         f"batch_size={batch_size}, n={n}")
+    if not 1 <= steps_per_epoch <= -(-n_items // batch_size):
+        raise ValueError(f"batch_indices: steps_per_epoch: expected 1 <= steps_per_epoch <= "
+                         f"ceil(n_items / batch_size), got {steps_per_epoch}")
+    epoch, position = divmod(step, steps_per_epoch)
+    if step < 0 or position * batch_size + n > n_items:
+        raise ValueError(f"batch_indices: out: step {step} has no item for some of its {n} "
+                         f"rows (n_items = {n_items})")
+    key = _counter_key(seed, epoch)
+    bits = int(n_items - 1).bit_length()
+    x = np.arange(position * batch_size, position * batch_size + n, dtype=np.uint64)
+    pending = np.ones(n, bool)
+    while pending.any():  # cycle walking: apply the network again where it left the range
+        x[pending] = _feistel_permute(x[pending], key, bits)
+        pending = x >= np.uint64(n_items)
+    out[...] = x.astype(np.int64)
+    return out
+
+
+def gather_rows(src, idx, out=None):
+    """out[r] = src[idx[r]] along axis 0: the batch taken from resident data.
+
+    src [K, ...] float32 or int64, idx [n] int64  ->  out [n, ...] of src's dtype.
+    Indices outside [0, K) raise ValueError (the CUDA kernel, which cannot check without a
+    host copy, writes NaN rows for float32 and −1 for int64 instead).
+    """
+    src, idx = np.asarray(src), np.asarray(idx)
+    K = src.shape[0]
+    bad = (idx < 0) | (idx >= K)
+    if bad.any():
+        r = int(np.argmax(bad))
+        raise ValueError(f"gather_rows: idx: expected row indices in [0, {K}), got "
+                         f"{int(idx[r])} at index {r}")
+    rows = src[idx]                                            # [n, ...]
+    if out is None:
+        return rows
+    out[...] = rows
+    return out

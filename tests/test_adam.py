@@ -33,3 +33,21 @@ def test_first_step_moves_every_parameter_by_about_lr(backend, rng):
     ops.adam_step(p, backend.asarray(g), backend.asarray(np.zeros(n)), backend.asarray(np.zeros(n)),
                   1, lr=lr, beta1=0.5)
     np.testing.assert_allclose(p0.astype(np.float32) - backend.to_numpy(p), lr * np.sign(g), rtol=1e-3)
+
+
+@pytest.mark.parametrize("kind", ["array1", "array0"])
+def test_step_as_an_array_is_bitwise_the_int(backend, rng, kind):
+    """adam_step's step as a one-element int64 array on the parameters' device (read by the
+    CUDA kernel when it runs) updates exactly as the same int."""
+    n = 1001
+    p0, g = rng.standard_normal(n), rng.standard_normal(n)
+    runs = []
+    for as_array in (False, True):
+        p, m, v = backend.asarray(p0), backend.asarray(np.zeros(n)), backend.asarray(np.zeros(n))
+        for step in (1, 2, 7):
+            s = backend.xp.asarray(np.full((1,) if kind == "array1" else (), step, np.int64)) \
+                if as_array else step
+            ops.adam_step(p, backend.asarray(g), m, v, s, lr=2e-4, beta1=0.5)
+        runs.append([backend.to_numpy(a) for a in (p, m, v)])
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)

@@ -101,3 +101,71 @@ def test_leaky_relu_dropout_is_bitwise_the_two_ops(backend, rng):
     np.testing.assert_array_equal(
         backend.to_numpy(ops.leaky_relu_dropout_backward(dy, x, slope, p, seed)),
         backend.to_numpy(two_back))
+
+
+# ------------------------------------------------------------------------------ step-keyed masks
+def _step(backend, step, kind):
+    return step if kind == "int" else backend.xp.asarray(np.full(
+        (1,) if kind == "array1" else (), step, dtype=np.int64))
+
+
+@pytest.mark.parametrize("kind", ["int", "array1", "array0"])
+def test_step_keyed_mask_is_the_model_dropout_seed(backend, rng, kind):
+    """With seed = dropout_key(run_seed, layer, pass) = mix(run_seed + golden) + 2·layer + pass,
+    the step-keyed mask is the mask
+    of gan_fast.model.dropout_seed(run_seed, step, layer, pass): the model's masks can be
+    drawn with a step read from device memory, bit for bit."""
+    from gan_fast.model import dropout_key, dropout_seed
+    n, p = 4099, 0.3
+    x = rng.uniform(0.5, 1.5, n).astype(np.float32)  # > 0: kept elements are nonzero
+    for _ in range(4):
+        run_seed = int(rng.integers(0, 2**64, dtype=np.uint64))
+        step, layer, pass_ = int(rng.integers(0, 2**40)), int(rng.integers(0, 4)), int(rng.integers(0, 2))
+        base = dropout_key(run_seed, layer, pass_)
+        model_seed = dropout_seed(run_seed, step, layer, pass_)
+        assert reference.dropout_step_seed(base, step) == model_seed
+        want = reference.dropout_keep_mask(n, p, model_seed)
+        np.testing.assert_array_equal(reference.dropout_keep_mask(n, p, base, step), want)
+        s = _step(backend, step, kind)
+        xb = backend.asarray(x)
+        np.testing.assert_array_equal(backend.to_numpy(ops.dropout_forward(xb, p, base, step=s)) != 0,
+                                      want)
+        np.testing.assert_array_equal(
+            backend.to_numpy(ops.dropout_forward(xb, p, base, step=s)),
+            backend.to_numpy(ops.dropout_forward(xb, p, model_seed)))
+        np.testing.assert_array_equal(
+            backend.to_numpy(ops.dropout_backward(xb, p, base, step=s)),
+            backend.to_numpy(ops.dropout_backward(xb, p, model_seed)))
+        np.testing.assert_array_equal(
+            backend.to_numpy(ops.leaky_relu_dropout_forward(xb - 1, 0.2, p, base, step=s)),
+            backend.to_numpy(ops.leaky_relu_dropout_forward(xb - 1, 0.2, p, model_seed)))
+        np.testing.assert_array_equal(
+            backend.to_numpy(ops.leaky_relu_dropout_backward(xb, xb - 1, 0.2, p, base, step=s)),
+            backend.to_numpy(ops.leaky_relu_dropout_backward(xb, xb - 1, 0.2, p, model_seed)))
+
+
+@pytest.mark.parametrize("shape", [(1,), (67,), (5, 64, 14, 14)], ids=str)
+def test_step_keyed_parity(backend, rng, shape):
+    seed, step, p = int(rng.integers(0, 2**63)), int(rng.integers(0, 2**20)), 0.3
+    x, dy = rng.standard_normal(shape), rng.standard_normal(shape)
+    s = _step(backend, step, "array1")
+    assert_close("dropout_forward",
+                 ops.dropout_forward(backend.asarray(x), p, seed, s, out=backend.poisoned(shape)),
+                 reference.dropout_forward(x, p, seed, step))
+    assert_close("dropout_backward",
+                 ops.dropout_backward(backend.asarray(dy), p, seed, s, dx=backend.poisoned(shape)),
+                 reference.dropout_backward(dy, p, seed, step))
+    assert_close("leaky_relu_dropout_forward",
+                 ops.leaky_relu_dropout_forward(backend.asarray(x), 0.2, p, seed, s,
+                                                out=backend.poisoned(shape)),
+                 reference.leaky_relu_dropout_forward(x, 0.2, p, seed, step))
+    assert_close("leaky_relu_dropout_backward",
+                 ops.leaky_relu_dropout_backward(backend.asarray(dy), backend.asarray(x), 0.2, p,
+                                                 seed, s, dx=backend.poisoned(shape)),
+                 reference.leaky_relu_dropout_backward(dy, x, 0.2, p, seed, step))
+
+
+def test_step_keyed_masks_differ_between_steps():
+    a = reference.dropout_keep_mask(10_000, 0.5, 3, 0)
+    assert 0.4 < np.mean(a != reference.dropout_keep_mask(10_000, 0.5, 3, 1)) < 0.6
+    assert 0.4 < np.mean(a != reference.dropout_keep_mask(10_000, 0.5, 3)) < 0.6

@@ -250,18 +250,18 @@ def test_dropout(data, shape, p, seed):
     x = f32(rng, shape)
     p32 = float(np.float32(p))
     with np.errstate(divide="ignore"):
-        check("dropout_forward", ops.dropout_forward(x, p, seed, maybe_out(draw, shape)),
+        check("dropout_forward", ops.dropout_forward(x, p, seed, out=maybe_out(draw, shape)),
               reference.dropout_forward(*f64(x), p32, seed))
-        check("dropout_backward", ops.dropout_backward(x, p, seed, maybe_out(draw, shape)),
+        check("dropout_backward", ops.dropout_backward(x, p, seed, dx=maybe_out(draw, shape)),
               reference.dropout_backward(*f64(x), p32, seed))
         slope = draw(st.floats(-2, 2))
         slope32 = float(np.float32(slope))
         dy = f32(rng, shape)
         check("leaky_relu_dropout_forward",
-              ops.leaky_relu_dropout_forward(x, slope, p, seed, maybe_out(draw, shape)),
+              ops.leaky_relu_dropout_forward(x, slope, p, seed, out=maybe_out(draw, shape)),
               reference.leaky_relu_dropout_forward(*f64(x), slope32, p32, seed))
         check("leaky_relu_dropout_backward",
-              ops.leaky_relu_dropout_backward(dy, x, slope, p, seed, maybe_out(draw, shape)),
+              ops.leaky_relu_dropout_backward(dy, x, slope, p, seed, dx=maybe_out(draw, shape)),
               reference.leaky_relu_dropout_backward(*f64(dy, x), slope32, p32, seed))
 
 
@@ -296,6 +296,48 @@ def test_adam(data, n, step, lr, beta1, beta2, eps):
     check("adam_step.m", km, rm, beta1 * np.abs(m) + (1 - beta1) * np.abs(g))
     check("adam_step.v", kv, rv)
     check("adam_step.params", kp, rp, np.abs(p) + np.abs(rp - p))
+
+
+# Device-side data ops (issue #13): exact integer results and copies, random_normal both
+# against exact Box–Muller and bitwise against its float32 formula.
+@FUZZ
+@given(st.data(), shapes_any, st.integers(0, 2 ** 64 - 1), st.integers(0, 2 ** 62))
+def test_random_normal(data, shape, seed, step):
+    out = np.full(shape, np.nan, np.float32)
+    ops.random_normal(out, seed, step)
+    check("random_normal", out, reference.random_normal(np.empty(shape), seed, step))
+    np.testing.assert_array_equal(out.ravel().view(np.uint32), reference.random_normal_float32(
+        out.size, seed, step).view(np.uint32))
+
+
+@FUZZ
+@given(st.data(), st.integers(1, 5000), st.integers(1, 300), st.integers(0, 2 ** 64 - 1),
+       st.integers(0, 2 ** 40))
+def test_batch_indices(data, n_items, batch_size, seed, step):
+    draw = data.draw
+    spe = draw(st.integers(1, -(-n_items // batch_size)))
+    n = draw(st.integers(0, min(batch_size, n_items - (step % spe) * batch_size)))
+    got = ops.batch_indices(np.full(n, -7, np.int64), seed, step, n_items, batch_size, spe)
+    want = reference.batch_indices(np.empty(n, np.int64), seed, step, n_items, batch_size, spe)
+    np.testing.assert_array_equal(got, want)
+
+
+@FUZZ
+@given(st.data(), st.lists(st.integers(0, 6), min_size=1, max_size=4).map(tuple),
+       st.booleans())
+def test_gather_rows(data, src_shape, ints):
+    draw = data.draw
+    rng = np.random.default_rng(draw(seeds))
+    src = rng.integers(-9, 9, src_shape) if ints else f32(rng, src_shape)
+    n = draw(small)
+    idx = rng.integers(0, max(src_shape[0], 1), n).astype(np.int64)
+    if src_shape[0] == 0 and n:
+        with pytest.raises(ValueError, match="gather_rows: idx"):
+            ops.gather_rows(src, idx)
+        return
+    out = np.full((n,) + src_shape[1:], -7, src.dtype) if draw(st.booleans()) else None
+    np.testing.assert_array_equal(ops.gather_rows(src, idx, out=out),
+                                  reference.gather_rows(src, idx))
 
 
 # ------------------------------------------------------------------------------ invalid calls
@@ -381,12 +423,15 @@ BAD_HYPER = {
     "leaky_relu_backward": {"slope": [NAN, INF, -INF, None]},
     "dropout_forward": {"p": [-0.01, 1.0, 1.5, NAN, INF, -INF, None],
                         "seed": [-1, 2 ** 64, 1.5, None, "7"]},
-    "dropout_backward": {"p": [-1e-9, 1.0, NAN, INF], "seed": [-(2 ** 63), 2 ** 65, 0.0]},
+    "dropout_backward": {"p": [-1e-9, 1.0, NAN, INF], "seed": [-(2 ** 63), 2 ** 65, 0.0],
+                         "step": [-1, 1.5, "1", 2 ** 63, np.zeros(1, np.float32),
+                                  np.zeros((1, 1), np.int64), np.array([-1], np.int64)]},
     "leaky_relu_dropout_forward": {"slope": [NAN, INF, None], "p": [-0.01, 1.0, NAN, None],
                                    "seed": [-1, 2 ** 64, 1.5]},
     "leaky_relu_dropout_backward": {"slope": [-INF, "0.2"], "p": [1.0, -INF],
                                     "seed": [-(2 ** 63), None]},
-    "adam_step": {"step": [0, -1, -(2 ** 63), 2 ** 63, 1.5, None],
+    "adam_step": {"step": [0, -1, -(2 ** 63), 2 ** 63, 1.5, None, np.zeros(1, np.float32),
+                           np.ones(2, np.int64), np.array([0], np.int64)],
                   "lr": [0.0, -1e-3, NAN, INF, -INF, None],
                   "beta1": [-0.1, 1.0, 1.5, NAN, INF],
                   "beta2": [-1e-9, 1.0, NAN, -INF],

@@ -74,3 +74,37 @@ def test_linear_zero_depth_gives_bias(backend, rng):
     y = ops.linear_forward(backend.asarray(np.zeros((N, 0))), backend.asarray(np.zeros((M, 0))),
                            backend.asarray(b), out=backend.poisoned((N, M)))
     np.testing.assert_array_equal(backend.to_numpy(y), np.broadcast_to(b, (N, M)))
+
+
+# ------------------------------------------------------------------------------ fused activation
+@pytest.mark.parametrize("activation", ["tanh", "leaky_relu"])
+@pytest.mark.parametrize("bias", [True, False], ids=["bias", "no_bias"])
+@pytest.mark.parametrize("N,K,M", [(1, 1, 1), (3, 67, 5), (130, 257, 31), (64, 1024, 784),
+                                   (256, 1024, 784), (64, 6272, 1)], ids=str)
+def test_linear_fused_activation(backend, rng, N, K, M, bias, activation):
+    """linear_forward(..., activation=...) against the reference, and bitwise the linear op
+    followed by the activation op on the same backend (CUDA: the GEMM epilogue, split-K
+    shapes included, against the separate launches)."""
+    x, w = random_f32(rng, (N, K)), random_f32(rng, (M, K))
+    b = random_f32(rng, (M,)) if bias else None
+    xb, wb, bb = backend.asarray(x), backend.asarray(w), None if b is None else backend.asarray(b)
+    y = ops.linear_forward(xb, wb, bb, out=backend.poisoned((N, M)), activation=activation,
+                           slope=0.3)
+    ref = reference.linear_forward(x.astype(np.float64), w.astype(np.float64),
+                                   None if b is None else b.astype(np.float64),
+                                   activation=activation, slope=0.3)
+    assert_close("linear_forward", y, ref)
+    plain = ops.linear_forward(xb, wb, bb)
+    two_ops = (ops.tanh_forward(plain) if activation == "tanh"
+               else ops.leaky_relu_forward(plain, 0.3))
+    np.testing.assert_array_equal(backend.to_numpy(y), backend.to_numpy(two_ops))
+
+
+@pytest.mark.parametrize("activation,error", [("relu", ValueError), ("TANH", ValueError),
+                                              (3, TypeError), (b"tanh", TypeError)])
+def test_linear_bad_activation(activation, error):
+    x, w = np.ones((2, 3), np.float32), np.ones((4, 3), np.float32)
+    with pytest.raises(error, match="linear_forward: activation"):
+        ops.linear_forward(x, w, activation=activation)
+    with pytest.raises(ValueError, match="linear_forward: slope"):
+        ops.linear_forward(x, w, activation="leaky_relu", slope=float("nan"))

@@ -68,7 +68,7 @@ Array Checker::parse(py::handle obj, const char* name, bool writable, Elem elem)
     if (elem == Elem::F32)
       a.data = const_cast<float*>(static_cast<const float*>(arr.data()));
     else
-      a.int_data = static_cast<const int64_t*>(arr.data());
+      a.int_data = const_cast<int64_t*>(static_cast<const int64_t*>(arr.data()));
     a.device = Device::CPU;
   } else if (py::hasattr(obj, "__cuda_array_interface__")) {
 #ifndef GF_WITH_CUDA
@@ -91,7 +91,7 @@ Array Checker::parse(py::handle obj, const char* name, bool writable, Elem elem)
     if (elem == Elem::F32)
       a.data = reinterpret_cast<float*>(ptr);
     else
-      a.int_data = reinterpret_cast<const int64_t*>(ptr);
+      a.int_data = reinterpret_cast<int64_t*>(ptr);
     a.device = Device::CUDA;
     a.device_id = a.numel() > 0 ? cuda_pointer_device(reinterpret_cast<void*>(ptr))
                                 : cuda_current_device();
@@ -103,6 +103,7 @@ Array Checker::parse(py::handle obj, const char* name, bool writable, Elem elem)
                          ": expected a numpy.ndarray or a CUDA array (cupy.ndarray) of " +
                          dtype + ", got " + type_name(obj));
   }
+  a.is_int64 = elem == Elem::I64;
   join_device(a, name);
   return a;
 }
@@ -145,7 +146,10 @@ Array Checker::input(py::handle obj, const char* name, size_t rank) {
 }
 
 Array Checker::input_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank) {
-  Array a = parse(obj, name, false);
+  return checked_rank(parse(obj, name, false), name, min_rank, max_rank);
+}
+
+Array Checker::checked_rank(Array a, const char* name, size_t min_rank, size_t max_rank) {
   if (a.shape.size() < min_rank || a.shape.size() > max_rank) {
     std::string want = min_rank == max_rank ? std::to_string(min_rank)
                                             : std::to_string(min_rank) + " to " +
@@ -162,6 +166,26 @@ Array Checker::int_input(py::handle obj, const char* name, size_t rank) {
     fail_value(std::string(name) + ": expected " + std::to_string(rank) + " dimensions, got " +
                std::to_string(a.shape.size()) + " with shape " + shape_str(a.shape));
   return a;
+}
+
+// int64 by kind and size, as parse checks it; anything else is parsed (and refused) as
+// float32, so the error names the usual dtype.
+static bool is_int64_array(py::handle obj) {
+  if (py::isinstance<py::array>(obj)) {
+    const py::dtype dt = py::reinterpret_borrow<py::array>(obj).dtype();
+    return dt.kind() == 'i' && dt.itemsize() == 8;
+  }
+  if (py::hasattr(obj, "__cuda_array_interface__")) {
+    py::dict cai = obj.attr("__cuda_array_interface__");
+    return cai["typestr"].cast<std::string>() == "<i8";
+  }
+  return false;
+}
+
+Array Checker::input_f32_or_i64(py::handle obj, const char* name, size_t min_rank,
+                                size_t max_rank) {
+  return checked_rank(parse(obj, name, false, is_int64_array(obj) ? Elem::I64 : Elem::F32), name,
+                      min_rank, max_rank);
 }
 
 Array Checker::in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
@@ -205,28 +229,46 @@ StepArg Checker::step_arg(py::handle obj, const char* name) {
 }
 
 Array Checker::output(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
-  if (!obj.is_none()) {
-    Array a = parse(obj, name, true);
-    expect_shape(a, name, shape);
-    return a;
-  }
+  if (obj.is_none()) return allocate(shape, Elem::F32);
+  Array a = parse(obj, name, true);
+  expect_shape(a, name, shape);
+  return a;
+}
+
+Array Checker::int_output(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
+  if (obj.is_none()) return allocate(shape, Elem::I64);
+  Array a = parse(obj, name, true, Elem::I64);
+  expect_shape(a, name, shape);
+  return a;
+}
+
+// A new output on the call's device (CuPy allocates from its memory pool: never inside a
+// CUDA graph capture, see gan_fast/cuda_graph.py).
+Array Checker::allocate(const std::vector<int64_t>& shape, Elem elem) {
   GF_CHECK(have_device_, "output allocated before any input fixed the device");
   Array a;
   a.shape = shape;
   a.device = device_;
   a.device_id = device_id_;
+  a.is_int64 = elem == Elem::I64;
   std::vector<py::ssize_t> dims(shape.begin(), shape.end());
+  uintptr_t ptr = 0;
   if (device_ == Device::CPU) {
-    py::array_t<float> arr(dims);
-    a.data = arr.mutable_data();
+    py::array arr = elem == Elem::F32 ? py::array(py::array_t<float>(dims))
+                                      : py::array(py::array_t<int64_t>(dims));
+    ptr = reinterpret_cast<uintptr_t>(arr.mutable_data());
     a.obj = std::move(arr);
   } else {
     py::module_ cupy = py::module_::import("cupy");
-    py::object arr = cupy.attr("empty")(py::tuple(py::cast(dims)), "dtype"_a = "float32");
-    a.data = reinterpret_cast<float*>(
-        arr.attr("data").attr("ptr").cast<uintptr_t>());
+    py::object arr = cupy.attr("empty")(py::tuple(py::cast(dims)),
+                                        "dtype"_a = elem == Elem::F32 ? "float32" : "int64");
+    ptr = arr.attr("data").attr("ptr").cast<uintptr_t>();
     a.obj = std::move(arr);
   }
+  if (elem == Elem::F32)
+    a.data = reinterpret_cast<float*>(ptr);
+  else
+    a.int_data = reinterpret_cast<int64_t*>(ptr);
   return a;
 }
 

@@ -1,6 +1,6 @@
 // Argument checking for the bindings: turns NumPy arrays and CUDA arrays (anything with
 // __cuda_array_interface__, e.g. CuPy) into a raw float32 pointer plus shape (or, for class
-// labels only, an int64 pointer: Checker::int_input), after
+// labels and indices, an int64 pointer: Checker::int_input, int_output), after
 // checking dtype, layout, writability, shape and device. Every failure is a Python
 // TypeError/ValueError naming the op and the argument. No math here.
 #pragma once
@@ -26,8 +26,9 @@ enum class Device { CPU, CUDA };
 
 struct Array {
   py::object obj;
-  float* data = nullptr;         // float32 arrays (every array but int_input's)
-  const int64_t* int_data = nullptr;  // int64 arrays (int_input only)
+  float* data = nullptr;         // float32 arrays (every array but the int64 ones)
+  int64_t* int_data = nullptr;   // int64 arrays (int_input, int_output, input_f32_or_i64)
+  bool is_int64 = false;         // which of the two pointers is set
   std::vector<int64_t> shape;
   Device device = Device::CPU;
   int device_id = -1;  // CUDA device ordinal, -1 on the CPU
@@ -51,6 +52,9 @@ class Checker {
   // An int64, C-contiguous, read-only input (class labels) of this rank, on the same
   // device as the call's other arrays. Only int_data is set.
   Array int_input(py::handle obj, const char* name, size_t rank);
+  // An input of either dtype, float32 or int64 (is_int64 says which), rank in
+  // [min_rank, max_rank].
+  Array input_f32_or_i64(py::handle obj, const char* name, size_t min_rank, size_t max_rank);
   // An input that is also written (Adam's moments, BatchNorm's running statistics).
   Array in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape);
   // An optional input: None gives an empty Array (data == nullptr).
@@ -63,6 +67,8 @@ class Checker {
   // An output: None allocates a new array on the call's device, otherwise the given array
   // must be writable and of exactly this shape.
   Array output(py::handle obj, const char* name, const std::vector<int64_t>& shape);
+  // The same for an int64 output (only int_data is set).
+  Array int_output(py::handle obj, const char* name, const std::vector<int64_t>& shape);
 
   void expect_shape(const Array& a, const char* name, const std::vector<int64_t>& shape) const;
   [[noreturn]] void fail_value(const std::string& msg) const;
@@ -75,6 +81,8 @@ class Checker {
  private:
   enum class Elem { F32, I64 };
   Array parse(py::handle obj, const char* name, bool writable, Elem elem = Elem::F32);
+  Array allocate(const std::vector<int64_t>& shape, Elem elem);
+  Array checked_rank(Array a, const char* name, size_t min_rank, size_t max_rank);
   void join_device(const Array& a, const char* name);
 
   const char* op_;

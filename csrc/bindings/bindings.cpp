@@ -7,9 +7,11 @@
 #include <omp.h>
 
 #include <cmath>
+#include <optional>
 #include <string>
 
 #include "adam/adam.h"
+#include "batch_indices/batch_indices.h"
 #include "batchnorm/batchnorm.h"
 #include "bce_with_logits/bce_with_logits.h"
 #include "bindings/arrays.h"
@@ -18,10 +20,12 @@
 #include "common/fma_peak.h"
 #include "conv2d/conv2d.h"
 #include "dropout/dropout.h"
+#include "gather_rows/gather_rows.h"
 #include "gemm/gemm.h"
 #include "leaky_relu/leaky_relu.h"
 #include "leaky_relu_dropout/leaky_relu_dropout.h"
 #include "linear/linear.h"
+#include "random_normal/random_normal.h"
 #include "softmax_cross_entropy/softmax_cross_entropy.h"
 #include "tanh/tanh.h"
 
@@ -66,8 +70,41 @@ void check_unit_interval(const Checker& c, double v, const char* name, bool clos
                  ", got " + std::to_string(v));
 }
 
+// A per-step counter (common/step_arg.h) counted from 0: checked >= 0 when its value is known
+// on the host; a device value is the kernel's business (documented per op).
+gf::StepArg counter_step(Checker& c, py::handle obj) {
+  gf::StepArg s = c.step_arg(obj, "step");
+  if (!s.on_device() && s.value < 0)
+    c.fail_value("step: expected >= 0, got " + std::to_string(s.value));
+  return s;
+}
+
+// The dropout family's optional step: None, or a counter_step.
+std::optional<gf::StepArg> optional_step(Checker& c, py::handle obj) {
+  if (obj.is_none()) return std::nullopt;
+  return counter_step(c, obj);
+}
+
+// What the CPU entry points take: the value of a (host) step, if any.
+std::optional<int64_t> host_value(const std::optional<gf::StepArg>& s) {
+  return s ? std::optional<int64_t>(s->value) : std::nullopt;
+}
+
 // ---------------------------------------------------------------------------- linear
-py::object linear_forward(py::handle x_, py::handle w_, py::handle b_, py::handle out_) {
+// A fused activation's name: None, "tanh" or "leaky_relu".
+gf::Activation activation_arg(const Checker& c, py::handle obj) {
+  if (obj.is_none()) return gf::Activation::none;
+  if (!py::isinstance<py::str>(obj))
+    throw py::type_error(std::string(c.op()) + ": activation: expected None, 'tanh' or "
+                         "'leaky_relu', got " + py::repr(obj).cast<std::string>());
+  const std::string name = obj.cast<std::string>();
+  if (name == "tanh") return gf::Activation::tanh;
+  if (name == "leaky_relu") return gf::Activation::leaky_relu;
+  c.fail_value("activation: expected None, 'tanh' or 'leaky_relu', got '" + name + "'");
+}
+
+py::object linear_forward(py::handle x_, py::handle w_, py::handle b_, py::handle out_,
+                          py::handle activation_, double slope) {
   Checker c("linear_forward");
   Array x = c.input(x_, "x", 2);
   const int64_t N = x.dim(0), K = x.dim(1);
@@ -75,9 +112,12 @@ py::object linear_forward(py::handle x_, py::handle w_, py::handle b_, py::handl
   c.expect_shape(w, "w", {kAny, K});
   const int64_t M = w.dim(0);
   Array b = c.optional_input(b_, "b", {M});
+  const gf::Activation act = activation_arg(c, activation_);
+  check_finite(c, slope, "slope");
   Array y = c.output(out_, "out", {N, M});
-  GF_DISPATCH(c, gf::linear_forward_cpu(x.data, w.data, b.data, y.data, N, K, M),
-              gf::linear_forward_cuda(x.data, w.data, b.data, y.data, N, K, M, stream));
+  const float sl = static_cast<float>(slope);
+  GF_DISPATCH(c, gf::linear_forward_cpu(x.data, w.data, b.data, y.data, N, K, M, act, sl),
+              gf::linear_forward_cuda(x.data, w.data, b.data, y.data, N, K, M, act, sl, stream));
   return y.obj;
 }
 
@@ -291,44 +331,52 @@ py::object tanh_backward(py::handle dy_, py::handle y_, py::handle dx_) {
 }
 
 py::object dropout_apply(const char* op, const char* in_name, const char* out_name,
-                         py::handle in_, double p, uint64_t seed, py::handle out_) {
+                         py::handle in_, double p, uint64_t seed, py::handle step_,
+                         py::handle out_) {
   Checker c(op);
   Array in = c.input_ranked(in_, in_name, 0, kMaxRank);
   check_unit_interval(c, p, "p", false);
+  const std::optional<gf::StepArg> step = optional_step(c, step_);
   Array out = c.output(out_, out_name, in.shape);
   const float pf = static_cast<float>(p);
-  GF_DISPATCH(c, gf::dropout_apply_cpu(in.data, out.data, in.numel(), pf, seed),
-              gf::dropout_apply_cuda(in.data, out.data, in.numel(), pf, seed, stream));
+  GF_DISPATCH(c, gf::dropout_apply_cpu(in.data, out.data, in.numel(), pf, seed, host_value(step)),
+              gf::dropout_apply_cuda(in.data, out.data, in.numel(), pf, seed, step, stream));
   return out.obj;
 }
 
 py::object leaky_relu_dropout_forward(py::handle x_, double slope, double p, uint64_t seed,
-                                      py::handle out_) {
+                                      py::handle step_, py::handle out_) {
   Checker c("leaky_relu_dropout_forward");
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   check_finite(c, slope, "slope");
   check_unit_interval(c, p, "p", false);
+  const std::optional<gf::StepArg> step = optional_step(c, step_);
   Array y = c.output(out_, "out", x.shape);
   const float sl = static_cast<float>(slope), pf = static_cast<float>(p);
-  GF_DISPATCH(c, gf::leaky_relu_dropout_forward_cpu(x.data, y.data, x.numel(), sl, pf, seed),
-              gf::leaky_relu_dropout_forward_cuda(x.data, y.data, x.numel(), sl, pf, seed, stream));
+  GF_DISPATCH(c,
+              gf::leaky_relu_dropout_forward_cpu(x.data, y.data, x.numel(), sl, pf, seed,
+                                                 host_value(step)),
+              gf::leaky_relu_dropout_forward_cuda(x.data, y.data, x.numel(), sl, pf, seed, step,
+                                                  stream));
   return y.obj;
 }
 
 py::object leaky_relu_dropout_backward(py::handle dy_, py::handle x_, double slope, double p,
-                                       uint64_t seed, py::handle dx_) {
+                                       uint64_t seed, py::handle step_, py::handle dx_) {
   Checker c("leaky_relu_dropout_backward");
   Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   c.expect_shape(x, "x", dy.shape);
   check_finite(c, slope, "slope");
   check_unit_interval(c, p, "p", false);
+  const std::optional<gf::StepArg> step = optional_step(c, step_);
   Array dx = c.output(dx_, "dx", dy.shape);
   const float sl = static_cast<float>(slope), pf = static_cast<float>(p);
   GF_DISPATCH(c,
-              gf::leaky_relu_dropout_backward_cpu(dy.data, x.data, dx.data, dy.numel(), sl, pf, seed),
+              gf::leaky_relu_dropout_backward_cpu(dy.data, x.data, dx.data, dy.numel(), sl, pf,
+                                                  seed, host_value(step)),
               gf::leaky_relu_dropout_backward_cuda(dy.data, x.data, dx.data, dy.numel(), sl, pf,
-                                                   seed, stream));
+                                                   seed, step, stream));
   return dx.obj;
 }
 
@@ -370,7 +418,7 @@ py::tuple softmax_cross_entropy(py::handle z_, py::handle labels_, py::handle lo
   return py::make_tuple(loss.obj, dz.obj);
 }
 
-void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64_t step,
+void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, py::handle step_,
                double lr, double beta1, double beta2, double eps) {
   Checker c("adam_step");
   Array p = c.input(p_, "params", 1);
@@ -379,22 +427,92 @@ void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64
   c.expect_shape(g, "grads", p.shape);
   Array m = c.in_place(m_, "m", p.shape);
   Array v = c.in_place(v_, "v", p.shape);
-  if (step < 1) c.fail_value("step: expected >= 1 (the step number after this update), got " +
-                             std::to_string(step));
+  const gf::StepArg step = c.step_arg(step_, "step");
+  if (!step.on_device() && step.value < 1)
+    c.fail_value("step: expected >= 1 (the step number after this update), got " +
+                 std::to_string(step.value));
   check_finite(c, lr, "lr");
   if (lr <= 0) c.fail_value("lr: expected > 0, got " + std::to_string(lr));
   check_unit_interval(c, beta1, "beta1", false);
   check_unit_interval(c, beta2, "beta2", false);
   check_finite(c, eps, "eps");
   if (eps <= 0) c.fail_value("eps: expected > 0, got " + std::to_string(eps));
-  const double bias1 = 1.0 - std::pow(beta1, static_cast<double>(step));
-  const double bias2 = 1.0 - std::pow(beta2, static_cast<double>(step));
-  gf::AdamParams a{static_cast<float>(beta1),       static_cast<float>(beta2),
-                   static_cast<float>(eps),         static_cast<float>(1.0 - beta1),
-                   static_cast<float>(1.0 - beta2), static_cast<float>(lr / bias1),
-                   static_cast<float>(1.0 / std::sqrt(bias2))};
-  GF_DISPATCH(c, gf::adam_step_cpu(pw.data, g.data, m.data, v.data, p.numel(), a),
-              gf::adam_step_cuda(pw.data, g.data, m.data, v.data, p.numel(), a, stream));
+  const gf::AdamHyper h{lr, beta1, beta2, eps};
+  GF_DISPATCH(c, gf::adam_step_cpu(pw.data, g.data, m.data, v.data, p.numel(), h, step.value),
+              gf::adam_step_cuda(pw.data, g.data, m.data, v.data, p.numel(), h, step, stream));
+}
+
+// ---------------------------------------------------------------------------- device-side data
+// (issue #13) counter-based noise, the batch's indices and the batch itself, drawn on the
+// device from (seed, step) so that a captured training step needs nothing from the host.
+py::object random_normal(py::handle out_, uint64_t seed, py::handle step_) {
+  Checker c("random_normal");
+  Array shape_of = c.input_ranked(out_, "out", 0, kMaxRank);
+  Array out = c.in_place(out_, "out", shape_of.shape);  // the same array, checked writable
+  const gf::StepArg step = counter_step(c, step_);
+  GF_DISPATCH(c, gf::random_normal_cpu(out.data, out.numel(), seed, step.value),
+              gf::random_normal_cuda(out.data, out.numel(), seed, step, stream));
+  return out.obj;
+}
+
+py::object batch_indices(py::handle out_, uint64_t seed, py::handle step_, int64_t n_items,
+                         int64_t batch_size, int64_t steps_per_epoch) {
+  Checker c("batch_indices");
+  if (out_.is_none())
+    throw py::type_error("batch_indices: out: expected an int64 array [n] to fill, got None");
+  Array out = c.int_output(out_, "out", {kAny});
+  const int64_t n = out.dim(0);
+  const gf::StepArg step = counter_step(c, step_);
+  if (n_items < 1 || n_items > (int64_t{1} << 62))
+    c.fail_value("n_items: expected 1 <= n_items <= 2**62, got " + std::to_string(n_items));
+  if (batch_size < 1)
+    c.fail_value("batch_size: expected >= 1, got " + std::to_string(batch_size));
+  const int64_t max_steps = (n_items - 1) / batch_size + 1;  // ceil(n_items / batch_size)
+  if (steps_per_epoch < 1 || steps_per_epoch > max_steps)
+    c.fail_value("steps_per_epoch: expected 1 <= steps_per_epoch <= ceil(n_items / batch_size) "
+                 "= " + std::to_string(max_steps) + ", got " + std::to_string(steps_per_epoch));
+  if (n > batch_size)
+    c.fail_value("out: expected at most batch_size = " + std::to_string(batch_size) +
+                 " rows, got " + std::to_string(n));
+  // A step known here must have an item for every row (a device step gets -1 rows instead).
+  if (!step.on_device()) {
+    const int64_t first = step.value % steps_per_epoch * batch_size;
+    if (first + n > n_items)
+      c.fail_value("out: step " + std::to_string(step.value) + " is position " +
+                   std::to_string(step.value % steps_per_epoch) + " of its epoch, whose rows " +
+                   "start at item " + std::to_string(first) + ": " + std::to_string(n) +
+                   " rows would pass n_items = " + std::to_string(n_items));
+  }
+  const gf::BatchGeometry g{n_items, batch_size, steps_per_epoch};
+  GF_DISPATCH(c, gf::batch_indices_cpu(out.int_data, n, seed, step.value, g),
+              gf::batch_indices_cuda(out.int_data, n, seed, step, g, stream));
+  return out.obj;
+}
+
+py::object gather_rows(py::handle src_, py::handle idx_, py::handle out_) {
+  Checker c("gather_rows");
+  Array src = c.input_f32_or_i64(src_, "src", 1, kMaxRank);
+  Array idx = c.int_input(idx_, "idx", 1);
+  const int64_t K = src.dim(0), n = idx.dim(0);
+  std::vector<int64_t> shape = src.shape;
+  shape[0] = n;
+  Array out = src.is_int64 ? c.int_output(out_, "out", shape) : c.output(out_, "out", shape);
+  // On the CPU every index is checked here; on CUDA that would need a device-to-host copy,
+  // so the kernel writes NaN / -1 rows instead (gather_rows.h).
+  if (!c.on_cuda())
+    for (int64_t r = 0; r < n; ++r)
+      if (!gf::row_in_range(idx.int_data[r], K))
+        c.fail_value("idx: expected row indices in [0, " + std::to_string(K) + "), got " +
+                     std::to_string(idx.int_data[r]) + " at index " + std::to_string(r));
+  int64_t row = 1;  // elements per row
+  for (size_t d = 1; d < src.shape.size(); ++d) row *= src.shape[d];
+  if (src.is_int64)
+    GF_DISPATCH(c, gf::gather_rows_cpu(src.int_data, idx.int_data, out.int_data, K, row, n),
+                gf::gather_rows_cuda(src.int_data, idx.int_data, out.int_data, K, row, n, stream));
+  else
+    GF_DISPATCH(c, gf::gather_rows_cpu(src.data, idx.int_data, out.data, K, row, n),
+                gf::gather_rows_cuda(src.data, idx.int_data, out.data, K, row, n, stream));
+  return out.obj;
 }
 
 // ---------------------------------------------------------------------------- runtime
@@ -433,7 +551,8 @@ PYBIND11_MODULE(_C, m) {
   py::register_exception<gf::Error>(m, "KernelError", PyExc_RuntimeError);
 
   const auto none = py::none();
-  m.def("linear_forward", &linear_forward, "x"_a, "w"_a, "b"_a = none, "out"_a = none);
+  m.def("linear_forward", &linear_forward, "x"_a, "w"_a, "b"_a = none, "out"_a = none,
+        "activation"_a = none, "slope"_a = 0.2);
   m.def("linear_backward", &linear_backward, "dy"_a, "x"_a, "w"_a, "need_dx"_a = true,
         "need_dw"_a = true, "need_db"_a = true, "dx"_a = none, "dw"_a = none, "db"_a = none);
   m.def("conv2d_forward", &conv2d_forward, "x"_a, "w"_a, "b"_a = none, "stride"_a = 1,
@@ -452,25 +571,29 @@ PYBIND11_MODULE(_C, m) {
   m.def("tanh_forward", &tanh_forward, "x"_a, "out"_a = none);
   m.def("tanh_backward", &tanh_backward, "dy"_a, "y"_a, "dx"_a = none);
   m.def("dropout_forward",
-        [](py::handle x, double p, uint64_t seed, py::handle out) {
-          return dropout_apply("dropout_forward", "x", "out", x, p, seed, out);
+        [](py::handle x, double p, uint64_t seed, py::handle step, py::handle out) {
+          return dropout_apply("dropout_forward", "x", "out", x, p, seed, step, out);
         },
-        "x"_a, "p"_a, "seed"_a, "out"_a = none);
+        "x"_a, "p"_a, "seed"_a, "step"_a = none, "out"_a = none);
   m.def("dropout_backward",
-        [](py::handle dy, double p, uint64_t seed, py::handle dx) {
-          return dropout_apply("dropout_backward", "dy", "dx", dy, p, seed, dx);
+        [](py::handle dy, double p, uint64_t seed, py::handle step, py::handle dx) {
+          return dropout_apply("dropout_backward", "dy", "dx", dy, p, seed, step, dx);
         },
-        "dy"_a, "p"_a, "seed"_a, "dx"_a = none);
+        "dy"_a, "p"_a, "seed"_a, "step"_a = none, "dx"_a = none);
   m.def("leaky_relu_dropout_forward", &leaky_relu_dropout_forward, "x"_a, "slope"_a, "p"_a,
-        "seed"_a, "out"_a = none);
+        "seed"_a, "step"_a = none, "out"_a = none);
   m.def("leaky_relu_dropout_backward", &leaky_relu_dropout_backward, "dy"_a, "x"_a, "slope"_a,
-        "p"_a, "seed"_a, "dx"_a = none);
+        "p"_a, "seed"_a, "step"_a = none, "dx"_a = none);
   m.def("bce_with_logits", &bce_with_logits, "logits"_a, "targets"_a, "loss"_a = none,
         "dlogits"_a = none);
   m.def("softmax_cross_entropy", &softmax_cross_entropy, "logits"_a, "labels"_a,
         "loss"_a = none, "dlogits"_a = none);
   m.def("adam_step", &adam_step, "params"_a, "grads"_a, "m"_a, "v"_a, "step"_a, "lr"_a = 1e-3,
         "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8);
+  m.def("random_normal", &random_normal, "out"_a, "seed"_a, "step"_a);
+  m.def("batch_indices", &batch_indices, "out"_a, "seed"_a, "step"_a, "n_items"_a,
+        "batch_size"_a, "steps_per_epoch"_a);
+  m.def("gather_rows", &gather_rows, "src"_a, "idx"_a, "out"_a = none);
 
   m.def("cuda_compiled", &cuda_compiled);
   m.def("cuda_device_count", &cuda_device_count);

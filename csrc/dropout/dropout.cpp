@@ -7,8 +7,10 @@
 #include "common/parallel.h"
 
 namespace gf {
-void dropout_apply_cpu(const float* in, float* out, int64_t n, float p, uint64_t seed) {
-  elementwise_cpu(n, kParallelGrain / 4, DropoutApply{in, out, p, dropout_scale(p), seed});
+void dropout_apply_cpu(const float* in, float* out, int64_t n, float p, uint64_t seed,
+                       std::optional<int64_t> step) {
+  elementwise_cpu(n, kParallelGrain / 4,
+                  DropoutApply{in, out, p, dropout_scale(p), dropout_mask_seed(seed, step)});
 }
 
 }  // namespace gf

@@ -14,9 +14,15 @@
 // beta. S depends only on M, N, K (never on the device), so results stay bitwise
 // repeatable, also across GPUs. Tested through linear and conv2d (tests/test_linear.py,
 // tests/test_conv2d.py) against gan_fast.reference.
+//
+// Epilogue (gemm.h's GemmEpilogue): whichever kernel writes C (the tile kernel, or the
+// slice sum after a split-K product) passes each value through an epilogue functor, a
+// template parameter: StoreAsIs for every product without one (the same code as before the
+// epilogue existed), BiasActivation for linear's bias and fused activation.
 #include "gemm/gemm.h"
 
 #include "common/cuda_launch.cuh"
+#include "leaky_relu/leaky_relu.h"
 
 namespace gf {
 
@@ -36,12 +42,29 @@ static_assert(kTM == 4 && kTN == 4, "the inner loop reads the micro-tile as one 
 static_assert((kBM * kBK) % kGemmThreads == 0 && (kBK * kBN) % kGemmThreads == 0,
               "tile loads split evenly over the threads");
 
-template <bool kTransA, bool kTransB>
+// The value stored at C[m, n] (column n), given v = alpha·(A·B)[m, n] + beta·C[m, n].
+struct StoreAsIs {
+  __device__ __forceinline__ float operator()(float v, int64_t) const { return v; }
+};
+
+struct BiasActivation {
+  GemmEpilogue e;
+  __device__ __forceinline__ float operator()(float v, int64_t n) const {
+    if (e.bias != nullptr) v += e.bias[n];
+    switch (e.activation) {
+      case Activation::tanh: return tanhf(v);  // as tanh_forward_cuda computes it
+      case Activation::leaky_relu: return leaky_relu(v, e.slope);
+      default: return v;
+    }
+  }
+};
+
+template <bool kTransA, bool kTransB, class Epilogue>
 __global__ void __launch_bounds__(kGemmThreads)
     gemm_kernel(int64_t M, int64_t N, int64_t K, int64_t k_slice, float alpha,
                 const float* __restrict__ A, int64_t lda, const float* __restrict__ B,
                 int64_t ldb, float beta, float* __restrict__ C, int64_t ldc,
-                int64_t c_slice_stride) {
+                int64_t c_slice_stride, Epilogue epilogue) {
   __shared__ __align__(16) float As[kBK][kBM + kPad];  // As[k][m] = op(A)[m0 + m][k0 + k]
   __shared__ __align__(16) float Bs[kBK][kBN + kPad];  // Bs[k][n] = op(B)[k0 + k][n0 + n]
 
@@ -107,25 +130,28 @@ __global__ void __launch_bounds__(kGemmThreads)
       if (gn >= N) continue;
       float* c = &C[gm * ldc + gn];
       // beta == 0 must not read C: it may hold NaN (e.g. a fresh, poisoned output).
-      *c = beta == 0.f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *c;
+      *c = epilogue(beta == 0.f ? alpha * acc[i][j] : alpha * acc[i][j] + beta * *c, gn);
     }
   }
 }
 
+template <class Epilogue>
 using GemmKernel = void (*)(int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t,
-                            const float*, int64_t, float, float*, int64_t, int64_t);
+                            const float*, int64_t, float, float*, int64_t, int64_t, Epilogue);
 
 // C[m, n] = alpha·Σ_s partial[s, m, n] + beta·C[m, n], the slices added in order s = 0..S−1.
+template <class Epilogue>
 __global__ void sum_slices_kernel(int64_t M, int64_t N, int64_t slices, float alpha,
                                   const float* __restrict__ partial, float beta,
-                                  float* __restrict__ C, int64_t ldc) {
+                                  float* __restrict__ C, int64_t ldc, Epilogue epilogue) {
   const int64_t mn = M * N, step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < mn;
        i += step) {
     float sum = 0.f;
     for (int64_t s = 0; s < slices; ++s) sum += partial[s * mn + i];
-    float* c = &C[(i / N) * ldc + i % N];
-    *c = beta == 0.f ? alpha * sum : alpha * sum + beta * *c;
+    const int64_t n = i % N;
+    float* c = &C[(i / N) * ldc + n];
+    *c = epilogue(beta == 0.f ? alpha * sum : alpha * sum + beta * *c, n);
   }
 }
 
@@ -140,39 +166,56 @@ int64_t k_slices(int64_t tiles, int64_t K) {
   return std::max<int64_t>(1, std::min<int64_t>(K / kMinSlice, kTargetBlocks / tiles));
 }
 
-}  // namespace
+template <class Epilogue>
+GemmKernel<Epilogue> gemm_kernel_for(bool trans_a, bool trans_b) {
+  static constexpr GemmKernel<Epilogue> kernels[2][2] = {
+      {gemm_kernel<false, false, Epilogue>, gemm_kernel<false, true, Epilogue>},
+      {gemm_kernel<true, false, Epilogue>, gemm_kernel<true, true, Epilogue>}};
+  return kernels[trans_a][trans_b];
+}
 
-void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
-               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-               int64_t ldc, Stream stream) {
-  if (M <= 0 || N <= 0) return;  // K == 0 still runs: C = beta·C (zeros when beta == 0)
+template <class Epilogue>
+void gemm_launch(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+                 const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+                 int64_t ldc, cudaStream_t st, Epilogue epilogue) {
   const int64_t grid_m = (M + kBM - 1) / kBM, grid_n = (N + kBN - 1) / kBN;
   GF_CHECK(grid_m <= 65535 && grid_n <= 0x7fffffff, "gemm_cuda: matrix too large for one grid");
-  static constexpr GemmKernel kernels[2][2] = {
-      {gemm_kernel<false, false>, gemm_kernel<false, true>},
-      {gemm_kernel<true, false>, gemm_kernel<true, true>}};
-  const GemmKernel kernel = kernels[trans_a][trans_b];
-  auto st = static_cast<cudaStream_t>(stream);
   const int64_t slices = k_slices(grid_m * grid_n, K);
   if (slices == 1) {
     const dim3 grid(static_cast<unsigned>(grid_n), static_cast<unsigned>(grid_m), 1);
-    kernel<<<grid, kGemmThreads, 0, st>>>(M, N, K, K, alpha, A, lda, B, ldb, beta, C, ldc, 0);
+    gemm_kernel_for<Epilogue>(trans_a, trans_b)<<<grid, kGemmThreads, 0, st>>>(
+        M, N, K, K, alpha, A, lda, B, ldb, beta, C, ldc, 0, epilogue);
     GF_CUDA_CHECK_LAUNCH();
     return;
   }
-  // Slices are whole multiples of the shared-memory depth, so only the last is ragged.
+  // Slices are whole multiples of the shared-memory depth, so only the last is ragged. The
+  // partial products are stored as they are; the epilogue runs in the slice sum.
   const int64_t k_slice = ((K + slices - 1) / slices + kBK - 1) / kBK * kBK;
   const int64_t used = (K + k_slice - 1) / k_slice;
   DeviceBuffer partial(used * M * N, st);
   const dim3 grid(static_cast<unsigned>(grid_n), static_cast<unsigned>(grid_m),
                   static_cast<unsigned>(used));
-  kernel<<<grid, kGemmThreads, 0, st>>>(M, N, K, k_slice, 1.f, A, lda, B, ldb, 0.f,
-                                        partial.get(), N, M * N);
+  gemm_kernel_for<StoreAsIs>(trans_a, trans_b)<<<grid, kGemmThreads, 0, st>>>(
+      M, N, K, k_slice, 1.f, A, lda, B, ldb, 0.f, partial.get(), N, M * N, StoreAsIs{});
   GF_CUDA_CHECK_LAUNCH();
-  sum_slices_kernel<<<elementwise_blocks(M * N), kThreads, 0, st>>>(M, N, used, alpha,
-                                                                    partial.get(), beta, C, ldc);
+  sum_slices_kernel<<<elementwise_blocks(M * N), kThreads, 0, st>>>(
+      M, N, used, alpha, partial.get(), beta, C, ldc, epilogue);
   GF_CUDA_CHECK_LAUNCH();
   partial.release();
+}
+
+}  // namespace
+
+void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
+               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
+               int64_t ldc, Stream stream, const GemmEpilogue& epilogue) {
+  if (M <= 0 || N <= 0) return;  // K == 0 still runs: C = beta·C (zeros when beta == 0)
+  auto st = static_cast<cudaStream_t>(stream);
+  if (epilogue.trivial())
+    gemm_launch(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, st, StoreAsIs{});
+  else
+    gemm_launch(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, st,
+                BiasActivation{epilogue});
 }
 
 }  // namespace gf

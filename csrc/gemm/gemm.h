@@ -12,13 +12,26 @@
 //   the thread count.
 // CUDA (gemm.cu): shared-memory tiles with register blocking; one thread per output tile,
 //   never per dot product; no atomics, so results are bitwise repeatable.
+//
+// Epilogue (CUDA): the kernel that writes C can also add a bias over C's columns and apply an
+// activation (common/activation.h) to each value before storing it, which saves linear's
+// bias broadcast and a separate activation launch. Without one (the default) every value is
+// stored exactly as before.
 #pragma once
 
 #include <cstdint>
 
+#include "common/activation.h"
 #include "common/check.h"
 
 namespace gf {
+
+struct GemmEpilogue {
+  const float* bias = nullptr;              // [N]: added to every row of C, or null
+  Activation activation = Activation::none;
+  float slope = 0.f;                         // leaky_relu's
+  bool trivial() const { return bias == nullptr && activation == Activation::none; }
+};
 
 void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
               const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
@@ -27,7 +40,7 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
 #ifdef GF_WITH_CUDA
 void gemm_cuda(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
                const float* A, int64_t lda, const float* B, int64_t ldb, float beta, float* C,
-               int64_t ldc, Stream stream);
+               int64_t ldc, Stream stream, const GemmEpilogue& epilogue = {});
 #endif
 
 }  // namespace gf

@@ -8,15 +8,18 @@
 namespace gf {
 
 void leaky_relu_dropout_forward_cpu(const float* x, float* y, int64_t n, float slope, float p,
-                                    uint64_t seed) {
+                                    uint64_t seed, std::optional<int64_t> step) {
   elementwise_cpu(n, kParallelGrain / 4,
-                  LeakyReluDropoutForward{x, y, slope, p, dropout_scale(p), seed});
+                  LeakyReluDropoutForward{x, y, slope, p, dropout_scale(p),
+                                          dropout_mask_seed(seed, step)});
 }
 
 void leaky_relu_dropout_backward_cpu(const float* dy, const float* x, float* dx, int64_t n,
-                                     float slope, float p, uint64_t seed) {
+                                     float slope, float p, uint64_t seed,
+                                     std::optional<int64_t> step) {
   elementwise_cpu(n, kParallelGrain / 4,
-                  LeakyReluDropoutBackward{dy, x, dx, slope, p, dropout_scale(p), seed});
+                  LeakyReluDropoutBackward{dy, x, dx, slope, p, dropout_scale(p),
+                                           dropout_mask_seed(seed, step)});
 }
 
 }  // namespace gf

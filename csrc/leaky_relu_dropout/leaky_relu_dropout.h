@@ -5,10 +5,12 @@
 //   dx[i] = leaky_relu_grad(dropout_apply(dy[i], seed, i, p, scale), x[i], slope)
 // with scale = 1 / (1 − p): the same float operations, in the same order, as the two ops
 // one after the other, so the results are bitwise theirs. x is the leaky ReLU's input;
-// n contiguous float32 values; y / dx overwritten (may alias x / dy).
+// n contiguous float32 values; y / dx overwritten (may alias x / dy). The optional step
+// keys the mask as in dropout.h (seed → dropout_step_seed(seed, step)).
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "common/check.h"
 #include "common/hd.h"
@@ -41,15 +43,17 @@ struct LeakyReluDropoutBackward {
 };
 
 void leaky_relu_dropout_forward_cpu(const float* x, float* y, int64_t n, float slope, float p,
-                                    uint64_t seed);
+                                    uint64_t seed, std::optional<int64_t> step);
 void leaky_relu_dropout_backward_cpu(const float* dy, const float* x, float* dx, int64_t n,
-                                     float slope, float p, uint64_t seed);
+                                     float slope, float p, uint64_t seed,
+                                     std::optional<int64_t> step);
 
 #ifdef GF_WITH_CUDA
 void leaky_relu_dropout_forward_cuda(const float* x, float* y, int64_t n, float slope, float p,
-                                     uint64_t seed, Stream stream);
+                                     uint64_t seed, std::optional<StepArg> step, Stream stream);
 void leaky_relu_dropout_backward_cuda(const float* dy, const float* x, float* dx, int64_t n,
-                                      float slope, float p, uint64_t seed, Stream stream);
+                                      float slope, float p, uint64_t seed,
+                                      std::optional<StepArg> step, Stream stream);
 #endif
 
 }  // namespace gf

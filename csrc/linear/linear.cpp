@@ -1,4 +1,4 @@
-// linear (CPU): y = x·Wᵀ + b and its gradients (contract: linear.h), all on gemm_cpu.
+// linear (CPU): y = act(x·Wᵀ + b) and its gradients (contract: linear.h), all on gemm_cpu.
 // forward seeds y with b and lets gemm accumulate onto it (beta = 1), saving a pass;
 // backward is two gemms and a column sum of dy in double, n ascending for every column.
 // A single output feature (M = 1, D's 6272 -> 1 head) is a matrix·vector product that
@@ -15,6 +15,8 @@
 #include "common/cpu_isa.h"
 #include "common/parallel.h"
 #include "gemm/gemm.h"
+#include "leaky_relu/leaky_relu.h"
+#include "tanh/tanh.h"
 
 namespace gf {
 namespace {
@@ -116,14 +118,18 @@ struct WeightedColumnSums {  // dw[k] = Σ_n dy[n]·x[n, k] for one block of col
 }  // namespace
 
 void linear_forward_cpu(const float* x, const float* w, const float* b, float* y, int64_t N,
-                        int64_t K, int64_t M) {
+                        int64_t K, int64_t M, Activation act, float slope) {
   if (M == 1) {
     constexpr int64_t kRows = MatVecRows::kRows;
-    return vector_rows_cpu((N + kRows - 1) / kRows, kMatVecGrain / std::max<int64_t>(kRows * K, 1),
-                           MatVecRows{x, w, b, y, N, K});
+    vector_rows_cpu((N + kRows - 1) / kRows, kMatVecGrain / std::max<int64_t>(kRows * K, 1),
+                    MatVecRows{x, w, b, y, N, K});
+  } else {
+    if (b != nullptr) broadcast_rows(b, y, N, M);
+    gemm_cpu(false, true, N, M, K, 1.f, x, K, w, K, b != nullptr ? 1.f : 0.f, y, M);
   }
-  if (b != nullptr) broadcast_rows(b, y, N, M);
-  gemm_cpu(false, true, N, M, K, 1.f, x, K, w, K, b != nullptr ? 1.f : 0.f, y, M);
+  // The fused activation: the separate op's kernel, in place over y.
+  if (act == Activation::tanh) tanh_forward_cpu(y, y, N * M);
+  if (act == Activation::leaky_relu) leaky_relu_forward_cpu(y, y, N * M, slope);
 }
 
 void linear_backward_cpu(const float* dy, const float* x, const float* w, float* dx, float* dw,

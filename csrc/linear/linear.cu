@@ -1,7 +1,9 @@
-// linear_*_cuda: y = x·Wᵀ + b and its gradients (contract in linear.h), all on gemm_cuda.
+// linear_*_cuda: y = act(x·Wᵀ + b) and its gradients (contract in linear.h), all on gemm_cuda.
 //
-// forward: y is first filled with the bias row, then gemm accumulates x·Wᵀ onto it
-// (beta = 1), so the bias costs no extra pass over y; without a bias, beta = 0.
+// forward: one gemm (two kernels when it splits K) whose epilogue adds the bias and applies
+// the activation as it stores y (gemm.h's GemmEpilogue): bitwise the bias broadcast + gemm
+// accumulating onto it (beta = 1) that it replaces, since both round x·Wᵀ + b once with
+// alpha = 1, and the activation is the separate op's formula.
 // backward: dx = dy·W and dw = dyᵀ·x are one gemm each; db = column sums of dy by
 // strided_sum_cuda (one block per column, fixed order). Tested in tests/test_linear.py.
 #include "linear/linear.h"
@@ -11,25 +13,11 @@
 
 namespace gf {
 
-namespace {
-
-// y[n, m] = b[m] for a [rows, M] y.
-struct BroadcastRow {
-  const float* b;
-  float* y;
-  int64_t M;
-  __device__ void operator()(int64_t i) const { y[i] = b[i % M]; }
-};
-
-}  // namespace
-
 void linear_forward_cuda(const float* x, const float* w, const float* b, float* y, int64_t N,
-                         int64_t K, int64_t M, Stream stream) {
-  if (N == 0 || M == 0) return;
-  const cudaStream_t s = static_cast<cudaStream_t>(stream);
-  if (b != nullptr) launch_elementwise(N * M, BroadcastRow{b, y, M}, s);
-  // y[N, M] = x[N, K] · w[M, K]ᵀ (+ y)
-  gemm_cuda(false, true, N, M, K, 1.f, x, K, w, K, b != nullptr ? 1.f : 0.f, y, M, stream);
+                         int64_t K, int64_t M, Activation act, float slope, Stream stream) {
+  // y[N, M] = act(x[N, K] · w[M, K]ᵀ + b)
+  gemm_cuda(false, true, N, M, K, 1.f, x, K, w, K, 0.f, y, M, stream,
+            GemmEpilogue{b, act, slope});
 }
 
 void linear_backward_cuda(const float* dy, const float* x, const float* w, float* dx, float* dw,
