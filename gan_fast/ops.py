@@ -120,3 +120,29 @@ def softmax_cross_entropy(logits, labels, loss=None, dlogits=None):
 @_twin_of(reference.adam_step)
 def adam_step(params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     return _C.adam_step(params, grads, m, v, step, lr, beta1, beta2, eps)
+
+
+# ------------------------------------------------------------------------------ quality recipe
+@_twin_of(reference.minibatch_stddev_forward)
+def minibatch_stddev_forward(x, group_size=4, eps=1e-8, out=None):
+    return _C.minibatch_stddev_forward(x, group_size, eps, out)
+
+
+@_twin_of(reference.minibatch_stddev_backward)
+def minibatch_stddev_backward(dy, x, group_size=4, eps=1e-8, dx=None):
+    return _C.minibatch_stddev_backward(dy, x, group_size, eps, dx)
+
+
+@_twin_of(reference.spectral_norm_forward)
+def spectral_norm_forward(w, u, eps=1e-12, out=None, v=None, sigma=None):
+    return _C.spectral_norm_forward(w, u, eps, out, v, sigma)
+
+
+@_twin_of(reference.spectral_norm_backward)
+def spectral_norm_backward(dw_sn, w_sn, u, v, sigma, dw=None):
+    return _C.spectral_norm_backward(dw_sn, w_sn, u, v, sigma, dw)
+
+
+@_twin_of(reference.ema_update)
+def ema_update(average, value, decay, step):
+    return _C.ema_update(average, value, decay, step)
