@@ -1,8 +1,9 @@
 // minibatch_stddev (CPU): one pass per group (contract: minibatch_stddev.h). Variant 1 (the
 // only one). Groups are split over the threads (rows_cpu, on the active SIMD path) and each
 // is computed whole by one thread. Inside a group the features go in blocks of kSumLanes:
-// the block's rows are copied x -> y while they are summed, the squared deviations are taken
-// from the same rows (still in L1), and std_f goes to lane f mod kSumLanes of double
+// the block's rows are copied x -> y while their deviations from the first row are summed,
+// the squared deviations from the mean are taken from the same rows (still in L1), and std_f
+// goes to lane f mod kSumLanes of double
 // accumulators that are added pairwise at the end: an order set by the shape alone, so the
 // result is the same for any thread count. backward recomputes each block's mean and std the
 // same way and writes dx for the group's rows; D_g is a lane_sum in row order.
@@ -27,29 +28,34 @@ struct Group {
       : n0(g * s.group_size), m(s.rows(g)), F(s.F()), Y(s.F() + s.L) {}
 };
 
-// mean_f and std_f of the features [f0, f0 + width) of a group whose first row is xg; with
-// kCopy the rows are also copied to yg (row stride Y) while they are read.
+// The statistics of the features [f0, f0 + width) of a group whose first row is xg: x0 (that
+// row), mean_d and std_f (contract: minibatch_stddev.h); with kCopy the rows are also copied
+// to yg (row stride Y) while they are read.
+struct FeatureBlock {
+  float x0[kBlock], mean_d[kBlock], std[kBlock];
+};
+
 template <bool kCopy>
 GF_INLINE void feature_statistics(const float* xg, float* yg, const Group& grp, int64_t f0,
-                                  int64_t width, float eps, float (&mean)[kBlock],
-                                  float (&std)[kBlock]) {
+                                  int64_t width, float eps, FeatureBlock& b) {
   float sum[kBlock] = {}, sq[kBlock] = {};
+  for (int64_t j = 0; j < width; ++j) b.x0[j] = xg[f0 + j];
   for (int64_t r = 0; r < grp.m; ++r) {
     const float* row = xg + r * grp.F + f0;
-    for (int64_t j = 0; j < width; ++j) sum[j] += row[j];
+    for (int64_t j = 0; j < width; ++j) sum[j] += row[j] - b.x0[j];
     if constexpr (kCopy)
       for (int64_t j = 0; j < width; ++j) yg[r * grp.Y + f0 + j] = row[j];
   }
   const float m = static_cast<float>(grp.m);
-  for (int64_t j = 0; j < width; ++j) mean[j] = sum[j] / m;
+  for (int64_t j = 0; j < width; ++j) b.mean_d[j] = sum[j] / m;
   for (int64_t r = 0; r < grp.m; ++r) {
     const float* row = xg + r * grp.F + f0;
     for (int64_t j = 0; j < width; ++j) {
-      const float d = row[j] - mean[j];
+      const float d = group_deviation(row[j], b.x0[j], b.mean_d[j]);
       sq[j] += d * d;
     }
   }
-  for (int64_t j = 0; j < width; ++j) std[j] = group_feature_std(sq[j], m, eps);
+  for (int64_t j = 0; j < width; ++j) b.std[j] = group_feature_std(sq[j], m, eps);
 }
 
 // A lambda inlined into its caller, like GF_INLINE functions (one copy per SIMD path, and a
@@ -76,9 +82,9 @@ struct ForwardGroup {
     float* yg = y + grp.n0 * grp.Y;
     double lane[kBlock] = {};
     for_each_feature_block(grp.F, [&](int64_t f0, int64_t width) GF_INLINE_LAMBDA {
-      float mean[kBlock], std[kBlock];
-      feature_statistics<true>(xg, yg, grp, f0, width, eps, mean, std);
-      for (int64_t j = 0; j < width; ++j) lane[j] += std[j];
+      FeatureBlock b;
+      feature_statistics<true>(xg, yg, grp, f0, width, eps, b);
+      for (int64_t j = 0; j < width; ++j) lane[j] += b.std[j];
     });
     const float sg = static_cast<float>(pairwise_sum(lane) / static_cast<double>(grp.F));
     for (int64_t r = 0; r < grp.m; ++r)
@@ -103,14 +109,15 @@ struct BackwardGroup {
     });
     const float coef = static_cast<float>(D / (static_cast<double>(grp.F) * grp.m));
     for_each_feature_block(grp.F, [&](int64_t f0, int64_t width) GF_INLINE_LAMBDA {
-      float mean[kBlock], std[kBlock], scale[kBlock];
-      feature_statistics<false>(xg, nullptr, grp, f0, width, eps, mean, std);
-      for (int64_t j = 0; j < width; ++j) scale[j] = coef / std[j];
+      FeatureBlock b;
+      float scale[kBlock];
+      feature_statistics<false>(xg, nullptr, grp, f0, width, eps, b);
+      for (int64_t j = 0; j < width; ++j) scale[j] = coef / b.std[j];
       for (int64_t r = 0; r < grp.m; ++r)
         for (int64_t j = 0; j < width; ++j) {
           const int64_t f = f0 + j;
-          dxg[r * grp.F + f] =
-              minibatch_stddev_dx(dyg[r * grp.Y + f], xg[r * grp.F + f], mean[j], scale[j]);
+          dxg[r * grp.F + f] = minibatch_stddev_dx(dyg[r * grp.Y + f], xg[r * grp.F + f],
+                                                   b.x0[j], b.mean_d[j], scale[j]);
         }
     });
   }

@@ -2,13 +2,13 @@
 //
 // forward, two launches. (1) One block per (group, chunk of kChunk features): each thread
 // takes features of the chunk at a stride of the block size, copies the group's rows of
-// each from x to y while summing them, computes mean_f and std_f (group_feature_std, the
-// CPU's formula), and the block's Σ std_f (block_reduce_sum, a fixed tree) goes to
+// each from x to y while summing their deviations from the first row, computes mean_d and
+// std_f (group_deviation and group_feature_std, the CPU's formulas), and the block's Σ std_f (block_reduce_sum, a fixed tree) goes to
 // partials[group · chunks + chunk]. (2) One block per group adds its chunks' partials (a
 // fixed tree again) and writes s_g into the statistic channel of the group's rows.
 // backward, one launch over the same (group, chunk) blocks: each block first recomputes
 // D_g with block_reduce_sum over the group's statistic-channel gradient (the same threads
-// and tree in every block of the group, so the same bits), then mean_f, std_f and dx for
+// and tree in every block of the group, so the same bits), then mean_d, std_f and dx for
 // its features. No atomics: every sum has a fixed order, so results repeat bitwise.
 // Tested in tests/test_minibatch_stddev.py.
 #include "minibatch_stddev/minibatch_stddev.h"
@@ -28,23 +28,25 @@ struct DeviceGroup {
       : n0(g * G), m(min(G, N - g * G)), F(F_), Y(F_ + L) {}
 };
 
-// mean and std of feature f over the group whose first row is xg; with kCopy the values
-// are also written to yg (row stride Y) as they are read.
+// x0 (the first row's value), mean_d and std of feature f over the group whose first row is
+// xg (contract: minibatch_stddev.h); with kCopy the values are also written to yg (row
+// stride Y) as they are read.
 template <bool kCopy>
 __device__ __forceinline__ void feature_statistics(const float* xg, float* yg,
                                                    const DeviceGroup& grp, int64_t f, float eps,
-                                                   float& mean, float& std) {
+                                                   float& x0, float& mean_d, float& std) {
   const float m = static_cast<float>(grp.m);
+  x0 = xg[f];
   float sum = 0.f;
   for (int64_t r = 0; r < grp.m; ++r) {
     const float v = xg[r * grp.F + f];
     if constexpr (kCopy) yg[r * grp.Y + f] = v;
-    sum += v;
+    sum += v - x0;
   }
-  mean = sum / m;
+  mean_d = sum / m;
   float sq = 0.f;
   for (int64_t r = 0; r < grp.m; ++r) {
-    const float d = xg[r * grp.F + f] - mean;
+    const float d = group_deviation(xg[r * grp.F + f], x0, mean_d);
     sq += d * d;
   }
   std = group_feature_std(sq, m, eps);
@@ -59,8 +61,8 @@ __global__ void __launch_bounds__(kThreads)
   float* yg = y + grp.n0 * grp.Y;
   float partial = 0.f;
   for (int64_t f = (blockIdx.x % chunks) * kChunk + threadIdx.x; f < f_end; f += blockDim.x) {
-    float mean, std;
-    feature_statistics<true>(xg, yg, grp, f, eps, mean, std);
+    float x0, mean_d, std;
+    feature_statistics<true>(xg, yg, grp, f, eps, x0, mean_d, std);
     partial += std;
   }
   partial = block_reduce_sum(partial);
@@ -91,11 +93,11 @@ __global__ void __launch_bounds__(kThreads)
   const float coef = static_cast<float>(static_cast<double>(block_reduce_sum(d)) /
                                         (static_cast<double>(F) * grp.m));
   for (int64_t f = (blockIdx.x % chunks) * kChunk + threadIdx.x; f < f_end; f += blockDim.x) {
-    float mean, std;
-    feature_statistics<false>(xg, nullptr, grp, f, eps, mean, std);
+    float x0, mean_d, std;
+    feature_statistics<false>(xg, nullptr, grp, f, eps, x0, mean_d, std);
     const float scale = coef / std;
     for (int64_t r = 0; r < grp.m; ++r)
-      dxg[r * F + f] = minibatch_stddev_dx(dyg[r * grp.Y + f], xg[r * F + f], mean, scale);
+      dxg[r * F + f] = minibatch_stddev_dx(dyg[r * grp.Y + f], xg[r * F + f], x0, mean_d, scale);
   }
 }
 

@@ -15,6 +15,12 @@
 //   dx[r, f] = dy[r, f] + D_g · (x[r, f] − mean_f) / (F · m · std_f)
 // (the mean's own dependence on x drops out: Σ_r (x[r, f] − mean_f) = 0). Nothing is cached:
 // backward recomputes mean_f and std_f from x with the same formulas as forward.
+// Both backends take the deviations from the group's first row, x0: d_r = x[r, f] − x0[f],
+// mean_d = Σ_r d_r / m, x[r, f] − mean_f = d_r − mean_d, var_f = Σ_r (d_r − mean_d)² / m.
+// Rows that nearly agree (a collapsing generator, when this feature matters most) then lose
+// nothing to cancellation: d_r is exact for rows within a factor of 2 of each other, while
+// x − mean_f from a rounded mean_f would be all rounding error, which the backward's
+// 1/std_f magnifies.
 // Requires C, H, W ≥ 1 (F > 0); N may be 0. Sums over a group's features and rows run in an
 // order set by the shape alone on both backends (deterministic; CPU results do not depend on
 // the thread count).
@@ -41,9 +47,12 @@ GF_HD float group_feature_std(float sum_sq_dev, float m, float eps) {
   return sqrtf(sum_sq_dev / m + eps);
 }
 
+// x − mean_f of one element, from the group's first row x0 and mean_d (see above).
+GF_HD float group_deviation(float x, float x0, float mean_d) { return (x - x0) - mean_d; }
+
 // dx of one element: scale = D_g / (F·m·std_f), the factor shared by the feature's rows.
-GF_HD float minibatch_stddev_dx(float dy, float x, float mean, float scale) {
-  return dy + (x - mean) * scale;
+GF_HD float minibatch_stddev_dx(float dy, float x, float x0, float mean_d, float scale) {
+  return dy + group_deviation(x, x0, mean_d) * scale;
 }
 
 void minibatch_stddev_forward_cpu(const float* x, float* y, const MinibatchStddevShape& s,
