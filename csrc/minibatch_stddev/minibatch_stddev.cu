@@ -35,7 +35,7 @@ template <bool kCopy>
 __device__ __forceinline__ void feature_statistics(const float* xg, float* yg,
                                                    const DeviceGroup& grp, int64_t f, float eps,
                                                    float& x0, float& mean_d, float& std) {
-  const float m = static_cast<float>(grp.m);
+  const float inv_m = 1.f / static_cast<float>(grp.m);
   x0 = xg[f];
   float sum = 0.f;
   for (int64_t r = 0; r < grp.m; ++r) {
@@ -43,13 +43,13 @@ __device__ __forceinline__ void feature_statistics(const float* xg, float* yg,
     if constexpr (kCopy) yg[r * grp.Y + f] = v;
     sum += v - x0;
   }
-  mean_d = sum / m;
+  mean_d = group_mean_deviation(sum, inv_m);
   float sq = 0.f;
   for (int64_t r = 0; r < grp.m; ++r) {
     const float d = group_deviation(xg[r * grp.F + f], x0, mean_d);
     sq += d * d;
   }
-  std = group_feature_std(sq, m, eps);
+  std = group_feature_std(sq, inv_m, eps);
 }
 
 __global__ void __launch_bounds__(kThreads)

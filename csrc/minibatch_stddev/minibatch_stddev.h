@@ -42,9 +42,15 @@ struct MinibatchStddevShape {
   int64_t rows(int64_t g) const { return std::min(group_size, N - g * group_size); }  // m
 };
 
-// std_f of one feature from the group's sum of squared deviations (m rows).
-GF_HD float group_feature_std(float sum_sq_dev, float m, float eps) {
-  return sqrtf(sum_sq_dev / m + eps);
+// Both backends divide by m as a product with inv_m = 1.f / m (exact for m = 4, the model's
+// group size; within an ulp otherwise), formed once per group: a vector division per feature
+// costs as much as the rest of the statistics.
+// mean_d of one feature from the sum of the group's deviations from its first row.
+GF_HD float group_mean_deviation(float sum_dev, float inv_m) { return sum_dev * inv_m; }
+
+// std_f of one feature from the group's sum of squared deviations from the mean.
+GF_HD float group_feature_std(float sum_sq_dev, float inv_m, float eps) {
+  return sqrtf(sum_sq_dev * inv_m + eps);
 }
 
 // x − mean_f of one element, from the group's first row x0 and mean_d (see above).
