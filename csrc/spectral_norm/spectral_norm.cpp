@@ -63,21 +63,21 @@ void spectral_norm_forward_cpu(const float* w, float* u, float* w_sn, float* v, 
   linear_backward_cpu(u, w, nullptr, nullptr, v, nullptr, K, F, 1);
   // s_raw[k] = Σ_f W[k, f]·t[f] into u (linear_forward with x = W, weight row t)
   linear_forward_cpu(w, v, nullptr, u, K, F, 1);
-  const double t_norm = clamped_norm(lane_sum(F, [&](int64_t f) {
+  const double inv_t = 1.0 / clamped_norm(lane_sum(F, [&](int64_t f) {
     const double t = v[f];
     return t * t;
   }), eps);
-  for (int64_t f = 0; f < F; ++f) v[f] = static_cast<float>(v[f] / t_norm);
+  for (int64_t f = 0; f < F; ++f) v[f] = static_cast<float>(v[f] * inv_t);
   // s = s_raw / ‖t‖ = W v;  u = s / ‖s‖;  sigma = Σ u·s
-  const double s_norm = clamped_norm(lane_sum(K, [&](int64_t k) {
-    const double s = u[k] / t_norm;
+  const double inv_s = 1.0 / clamped_norm(lane_sum(K, [&](int64_t k) {
+    const double s = u[k] * inv_t;
     return s * s;
   }), eps);
   const double sig = lane_sum(K, [&](int64_t k) {
-    const double s = u[k] / t_norm;
-    return s / s_norm * s;
+    const double s = u[k] * inv_t;
+    return s * inv_s * s;
   });
-  for (int64_t k = 0; k < K; ++k) u[k] = static_cast<float>(u[k] / t_norm / s_norm);
+  for (int64_t k = 0; k < K; ++k) u[k] = static_cast<float>(u[k] * inv_t * inv_s);
   *sigma = static_cast<float>(sig);
   elementwise_cpu(K * F, kParallelGrain, DivideBySigma{w, w_sn, *sigma});
 }

@@ -59,19 +59,19 @@ __global__ void __launch_bounds__(kFinishThreads)
     const double t = v[f];
     sq += t * t;
   }
-  const double t_norm = clamped_norm(block_reduce_sum(sq), eps);
-  for (int64_t f = threadIdx.x; f < F; f += blockDim.x) v[f] = static_cast<float>(v[f] / t_norm);
+  const double inv_t = 1.0 / clamped_norm(block_reduce_sum(sq), eps);
+  for (int64_t f = threadIdx.x; f < F; f += blockDim.x) v[f] = static_cast<float>(v[f] * inv_t);
   sq = 0.0;
   for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {
-    const double s = u[k] / t_norm;
+    const double s = u[k] * inv_t;
     sq += s * s;
   }
-  const double s_norm = clamped_norm(block_reduce_sum(sq), eps);
+  const double inv_s = 1.0 / clamped_norm(block_reduce_sum(sq), eps);
   double dot = 0.0;
   for (int64_t k = threadIdx.x; k < K; k += blockDim.x) {
-    const double s = u[k] / t_norm;
-    dot += s / s_norm * s;
-    u[k] = static_cast<float>(s / s_norm);
+    const double s = u[k] * inv_t;
+    dot += s * inv_s * s;
+    u[k] = static_cast<float>(s * inv_s);
   }
   dot = block_reduce_sum(dot);
   if (threadIdx.x == 0) *sigma = static_cast<float>(dot);

@@ -14,7 +14,9 @@
 //   dw = (dw_sn − ⟨dw_sn, w_sn⟩ · u vᵀ) / sigma                             (overwritten)
 // Both backends compute t with s_raw = W t in place of s (s = s_raw / max(‖t‖, eps)), keep t
 // in v and s_raw in u until the norms are known (u's old value is dead once t is formed),
-// and sum norms and ⟨dw_sn, w_sn⟩ in double in an order set by the shape alone
+// scale by the reciprocals of the norms in double (then round to float: no different from
+// dividing, at a fraction of the cost), and sum norms and ⟨dw_sn, w_sn⟩ in double in an order
+// set by the shape alone
 // (deterministic; CPU results do not depend on the thread count). A zero W gives sigma = 0
 // and a NaN w_sn, as in PyTorch. K or F may be 0 (all sums empty: sigma = 0).
 #pragma once
