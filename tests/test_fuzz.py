@@ -308,7 +308,8 @@ def test_minibatch_stddev(data, N, C, H, W, group_size, eps):
     x = f32(rng, (N, C, H, W), 2.0, 1.5)
     dy = f32(rng, (N, C + 1, H, W))
     y = ops.minibatch_stddev_forward(x, group_size, eps, maybe_out(draw, (N, C + 1, H, W)))
-    check("minibatch_stddev_forward", y, reference.minibatch_stddev_forward(*f64(x), group_size, eps))
+    check("minibatch_stddev_forward", y,
+          reference.minibatch_stddev_forward(*f64(x), group_size, eps))
     dx = ops.minibatch_stddev_backward(dy, x, group_size, eps, maybe_out(draw, (N, C, H, W)))
     check("minibatch_stddev_backward", dx,
           reference.minibatch_stddev_backward(*f64(dy, x), group_size, eps))
@@ -545,7 +546,8 @@ def test_broken_array_argument_raises(data, op):
     if role == "write":
         kinds.append("readonly")
     # (spectral_norm's w takes any rank >= 2: a trailing 1 added or removed may stay valid)
-    fixed_rank = not op.startswith(("leaky", "tanh", "dropout", "bce", "spectral")) or role != "free"
+    fixed_rank = (not op.startswith(("leaky", "tanh", "dropout", "bce", "spectral"))
+                  or role != "free")
     if fixed_rank:
         kinds.append("rank_up")
         kinds.append("rank_down")

@@ -208,8 +208,8 @@ def test_spectral_norm_backward(rng, shape):
 
 
 def test_spectral_norm_forward_matches_the_definition(rng):
-    """One power iteration: v = Wᵀu/‖Wᵀu‖, u = Wv/‖Wv‖, sigma = uᵀWv ≤ ‖W‖₂ (it estimates
-    the largest singular value from below), w_sn = w / sigma."""
+    """One power iteration: v = Wᵀu/‖Wᵀu‖, u = Wv/‖Wv‖, sigma = uᵀWv ≤ ‖W‖₂ (it
+    estimates the largest singular value from below), w_sn = w / sigma."""
     W, u0 = rng.standard_normal((6, 10)), rng.standard_normal(6)
     u = u0.copy()
     w_sn, v, sigma = ref.spectral_norm_forward(W, u)

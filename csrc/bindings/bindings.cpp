@@ -463,9 +463,11 @@ py::tuple spectral_norm_forward(py::handle w_, py::handle u_, double eps, py::ha
   Array v = c.output(v_, "v", {F});
   Array sigma = c.output(sigma_, "sigma", {});
   const float e = static_cast<float>(eps);
-  GF_DISPATCH(c, gf::spectral_norm_forward_cpu(w.data, u.data, w_sn.data, v.data, sigma.data, K, F, e),
-              gf::spectral_norm_forward_cuda(w.data, u.data, w_sn.data, v.data, sigma.data, K, F, e,
-                                             stream));
+  GF_DISPATCH(c,
+              gf::spectral_norm_forward_cpu(w.data, u.data, w_sn.data, v.data, sigma.data, K, F,
+                                            e),
+              gf::spectral_norm_forward_cuda(w.data, u.data, w_sn.data, v.data, sigma.data, K, F,
+                                             e, stream));
   return py::make_tuple(w_sn.obj, v.obj, sigma.obj);
 }
 

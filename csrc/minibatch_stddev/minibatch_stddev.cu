@@ -3,9 +3,10 @@
 // forward, two launches. (1) One block per (group, chunk of kChunk features): each thread
 // takes features of the chunk at a stride of the block size, copies the group's rows of
 // each from x to y while summing their deviations from the first row, computes mean_d and
-// std_f (group_deviation and group_feature_std, the CPU's formulas), and the block's Σ std_f (block_reduce_sum, a fixed tree) goes to
-// partials[group · chunks + chunk]. (2) One block per group adds its chunks' partials (a
-// fixed tree again) and writes s_g into the statistic channel of the group's rows.
+// std_f (the shared formulas of minibatch_stddev.h), and the block's Σ std_f
+// (block_reduce_sum, a fixed tree) goes to partials[group · chunks + chunk]. (2) One block
+// per group adds its chunks' partials (a fixed tree again) and writes s_g into the statistic
+// channel of the group's rows.
 // backward, one launch over the same (group, chunk) blocks: each block first recomputes
 // D_g with block_reduce_sum over the group's statistic-channel gradient (the same threads
 // and tree in every block of the group, so the same bits), then mean_d, std_f and dx for
@@ -74,7 +75,8 @@ __global__ void __launch_bounds__(kThreads)
                           int64_t L, int64_t chunks) {
   const DeviceGroup grp(blockIdx.x, N, G, F, L);
   float sum = 0.f;
-  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x) sum += partials[blockIdx.x * chunks + c];
+  for (int64_t c = threadIdx.x; c < chunks; c += blockDim.x)
+    sum += partials[blockIdx.x * chunks + c];
   const float sg = block_reduce_sum(sum) / static_cast<float>(F);
   float* yg = y + grp.n0 * grp.Y + F;
   for (int64_t i = threadIdx.x; i < grp.m * L; i += blockDim.x) yg[(i / L) * grp.Y + i % L] = sg;
@@ -89,7 +91,8 @@ __global__ void __launch_bounds__(kThreads)
   const float* dyg = dy + grp.n0 * grp.Y;
   float* dxg = dx + grp.n0 * F;
   float d = 0.f;
-  for (int64_t i = threadIdx.x; i < grp.m * L; i += blockDim.x) d += dyg[(i / L) * grp.Y + F + i % L];
+  for (int64_t i = threadIdx.x; i < grp.m * L; i += blockDim.x)
+    d += dyg[(i / L) * grp.Y + F + i % L];
   const float coef = static_cast<float>(static_cast<double>(block_reduce_sum(d)) /
                                         (static_cast<double>(F) * grp.m));
   for (int64_t f = (blockIdx.x % chunks) * kChunk + threadIdx.x; f < f_end; f += blockDim.x) {

@@ -42,10 +42,10 @@ struct MinibatchStddevShape {
   int64_t rows(int64_t g) const { return std::min(group_size, N - g * group_size); }  // m
 };
 
-// Both backends divide by m as a product with inv_m = 1.f / m (exact for m = 4, the model's
-// group size; within an ulp otherwise), formed once per group: a vector division per feature
+// mean_d of one feature from the sum of the group's deviations from its first row. Both
+// backends divide by m as a product with inv_m = 1.f / m, formed once per group (exact for
+// m = 4, the model's group size; within an ulp otherwise): a vector division per feature
 // costs as much as the rest of the statistics.
-// mean_d of one feature from the sum of the group's deviations from its first row.
 GF_HD float group_mean_deviation(float sum_dev, float inv_m) { return sum_dev * inv_m; }
 
 // std_f of one feature from the group's sum of squared deviations from the mean.

@@ -85,7 +85,8 @@ struct DivideBySigma {  // w_sn = w / sigma, sigma read on the device
 };
 
 unsigned dot_blocks(int64_t n) {
-  return static_cast<unsigned>(std::min<int64_t>((n + 4 * kThreads - 1) / (4 * kThreads), kMaxDotBlocks));
+  const int64_t blocks = (n + 4 * kThreads - 1) / (4 * kThreads);  // ≥ 4 elements a thread
+  return static_cast<unsigned>(std::min<int64_t>(blocks, kMaxDotBlocks));
 }
 
 __global__ void __launch_bounds__(kThreads)
@@ -118,7 +119,8 @@ void spectral_norm_forward_cuda(const float* w, float* u, float* w_sn, float* v,
   GF_CHECK(K <= 0x7fffffff && (F + 31) / 32 <= 0x7fffffff,
            "spectral_norm_forward: w is too large for one grid");
   if (F > 0) {
-    columns_kernel<<<static_cast<unsigned>((F + 31) / 32), 32 * kColumnWarps, 0, st>>>(w, u, v, K, F);
+    const unsigned column_blocks = static_cast<unsigned>((F + 31) / 32);
+    columns_kernel<<<column_blocks, 32 * kColumnWarps, 0, st>>>(w, u, v, K, F);
     GF_CUDA_CHECK_LAUNCH();
   }
   if (K > 0) {
