@@ -19,6 +19,8 @@
 // set by the shape alone
 // (deterministic; CPU results do not depend on the thread count). A zero W gives sigma = 0
 // and a NaN w_sn, as in PyTorch. K or F may be 0 (all sums empty: sigma = 0).
+// w_sn may be w itself and dw may be dw_sn (each is written elementwise after the last read
+// of the other); no other arrays may overlap.
 #pragma once
 
 #include <cmath>
