@@ -136,3 +136,27 @@ def batch_indices(out, seed, step, n_items, batch_size, steps_per_epoch):
 @_twin_of(reference.gather_rows)
 def gather_rows(src, idx, out=None):
     return _C.gather_rows(src, idx, out)
+# ------------------------------------------------------------------------------ quality recipe
+@_twin_of(reference.minibatch_stddev_forward)
+def minibatch_stddev_forward(x, group_size=4, eps=1e-8, out=None):
+    return _C.minibatch_stddev_forward(x, group_size, eps, out)
+
+
+@_twin_of(reference.minibatch_stddev_backward)
+def minibatch_stddev_backward(dy, x, group_size=4, eps=1e-8, dx=None):
+    return _C.minibatch_stddev_backward(dy, x, group_size, eps, dx)
+
+
+@_twin_of(reference.spectral_norm_forward)
+def spectral_norm_forward(w, u, eps=1e-12, out=None, v=None, sigma=None):
+    return _C.spectral_norm_forward(w, u, eps, out, v, sigma)
+
+
+@_twin_of(reference.spectral_norm_backward)
+def spectral_norm_backward(dw_sn, w_sn, u, v, sigma, dw=None):
+    return _C.spectral_norm_backward(dw_sn, w_sn, u, v, sigma, dw)
+
+
+@_twin_of(reference.ema_update)
+def ema_update(average, value, decay, step):
+    return _C.ema_update(average, value, decay, step)

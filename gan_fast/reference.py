@@ -22,6 +22,9 @@ __all__ = [
     "bce_with_logits", "softmax_cross_entropy",
     "adam_step",
     "random_normal", "batch_indices", "gather_rows",
+    "minibatch_stddev_forward", "minibatch_stddev_backward",
+    "spectral_norm_forward", "spectral_norm_backward",
+    "ema_update",
 ]
 
 
@@ -531,3 +534,99 @@ def gather_rows(src, idx, out=None):
         return rows
     out[...] = rows
     return out
+# ------------------------------------------------------------------------------ quality recipe
+# Issue #12: the discriminator's minibatch standard deviation and spectral normalisation, and
+# the generator's weight average.
+def minibatch_stddev_forward(x, group_size=4, eps=1e-8, out=None):
+    """ProGAN's minibatch standard deviation feature (Karras et al. 2018): one more channel
+    holding how much a group of rows differs, so D can see a generator repeating itself.
+
+    x [N, C, H, W] (C, H, W ≥ 1)  ->  y [N, C + 1, H, W];  y[:, :C] = x.
+    Rows form consecutive groups g = n // group_size (the last may be smaller). Per group,
+    for every feature (c, h, w): the biased variance over the group's rows; s_g = mean over
+    the C·H·W features of sqrt(var + eps); y[n, C, :, :] = s_g for the group's rows.
+    """
+    x64 = _f64(x)                                       # [N, C, H, W]
+    N, C, H, W = x64.shape
+    y = np.empty((N, C + 1, H, W))
+    y[:, :C] = x64
+    for n0 in range(0, N, group_size):
+        group = x64[n0:n0 + group_size]                 # [m, C, H, W]
+        std = np.sqrt(group.var(axis=0) + eps)          # [C, H, W], biased over the m rows
+        y[n0:n0 + group_size, C] = std.mean()           # s_g, over the group's [m, H, W]
+    return _emit(y, x, out)
+
+
+def minibatch_stddev_backward(dy, x, group_size=4, eps=1e-8, dx=None):
+    """Gradient of minibatch_stddev_forward (the group statistics are recomputed from x).
+
+    dy [N, C + 1, H, W], x [N, C, H, W]  ->  dx [N, C, H, W]
+    dx = dy[:, :C] + D_g · (x − mean) / (F · m · std) for a group of m rows, where
+    F = C·H·W, mean and std are the group's per-feature statistics and D_g sums dy's
+    statistic channel over the group (s_g was broadcast to all of it).
+    """
+    dy64, x64 = _f64(dy), _f64(x)
+    N, C, H, W = x64.shape
+    F = C * H * W
+    gx = dy64[:, :C].copy()                             # [N, C, H, W], the copied channels
+    for n0 in range(0, N, group_size):
+        group = x64[n0:n0 + group_size]                 # [m, C, H, W]
+        m = group.shape[0]
+        mean = group.mean(axis=0)                       # [C, H, W]
+        std = np.sqrt(group.var(axis=0) + eps)          # [C, H, W]
+        d_s = dy64[n0:n0 + group_size, C].sum()         # D_g
+        # ∂s_g/∂x[r] = (x[r] − mean) / (F·m·std): the mean's own dependence on x cancels
+        gx[n0:n0 + group_size] += d_s * (group - mean) / (F * m * std)
+    return _emit(gx, x, dx)
+
+
+def _matrix_view(a):
+    """[K, ...] -> [K, F], F the product of the trailing dimensions."""
+    a = np.asarray(a)
+    return a.reshape(a.shape[0], int(np.prod(a.shape[1:])))  # no -1: K or F may be 0
+
+
+def spectral_norm_forward(w, u, eps=1e-12, out=None, v=None, sigma=None):
+    """Spectral normalisation with one power iteration (Miyato et al. 2018; PyTorch's
+    spectral_norm in training mode, n_power_iterations=1).
+
+    w [K, ...] (rank ≥ 2) viewed as W [K, F]; u [K], updated IN PLACE
+      ->  (w_sn like w, v [F], sigma: 0-d array)
+    v = Wᵀu / max(‖Wᵀu‖, eps);  u ← W v / max(‖W v‖, eps);  sigma = uᵀ W v (the new u);
+    w_sn = w / sigma. u and v are what spectral_norm_backward needs (with w_sn and sigma).
+    """
+    W = _matrix_view(_f64(w))                                   # [K, F]
+    t = W.T @ _f64(u)                                           # [F]
+    v64 = t / max(np.linalg.norm(t), eps)                       # [F]
+    s = W @ v64                                                 # [K]
+    u_new = s / max(np.linalg.norm(s), eps)                     # [K]
+    sig = u_new @ s                                             # uᵀ W v
+    u[...] = u_new
+    return _emit(W.reshape(np.shape(w)) / sig, w, out), _emit(v64, w, v), _emit(sig, w, sigma)
+
+
+def spectral_norm_backward(dw_sn, w_sn, u, v, sigma, dw=None):
+    """Gradient of spectral_norm_forward with u, v (and so the direction of sigma) held
+    constant, as PyTorch does: the gradient of w / (uᵀ W v) at fixed u, v.
+
+    dw_sn, w_sn like w [K, ...]; u [K] and v [F] from the forward (u after its update);
+    sigma the forward's 0-d sigma  ->  dw like w
+    dw = (dw_sn − ⟨dw_sn, w_sn⟩ · u vᵀ) / sigma
+    """
+    G = _matrix_view(_f64(dw_sn))                               # [K, F]
+    inner = np.sum(G * _matrix_view(_f64(w_sn)))                # ⟨dw_sn, w_sn⟩
+    gw = (G - inner * np.outer(_f64(u), _f64(v))) / float(np.asarray(sigma))   # [K, F]
+    return _emit(gw.reshape(np.shape(w_sn)), dw_sn, dw)
+
+
+def ema_update(average, value, decay, step):
+    """An exponential moving average, in place on average (flat [n] buffers):
+
+    beta = min(decay, (1 + step) / (10 + step))   (the warm-up of TensorFlow's
+    ExponentialMovingAverage with num_updates); average = beta·average + (1 − beta)·value.
+    decay in [0, 1); step ≥ 1 is the number of updates including this one, an int or a
+    one-element int64 array (the kernels can read it from device memory). Returns None.
+    """
+    step = int(np.asarray(step).reshape(-1)[0])
+    beta = min(decay, (1 + step) / (10 + step))
+    average[...] = beta * _f64(average) + (1 - beta) * _f64(value)

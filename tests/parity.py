@@ -55,6 +55,36 @@ TOLERANCES = {
     # gave 1e-6 (no flip) to 0.10 (adam_m, seed 4). 0.3 is 3x that; a tensor that is never
     # updated scores exactly 1, and the first-step test above catches smaller errors.
     "train_step_trajectory": 0.3,
+    # Parameters after 10 whole steps, per tensor buffer.
+    # How it was chosen: run on float32 BLAS stand-ins for the linear/conv kernels, 12 seeds at
+    # batch 8 and 16 agreed with the reference to 3e-7..5e-6 when no activation changed sides,
+    # and to 1e-4..4e-4 when one did: an activation within float32 rounding of 0 takes the
+    # other LeakyReLU branch on one backend (a "kink flip", expected about once in 10 steps at
+    # this size), its gradient entry changes by up to 80%, and Adam's normalised updates carry
+    # that into the parameters. TOLERANCES["train_step"] (1e-4) holds for the losses (a mean
+    # over the batch: at most 3e-5 seen) but not reliably for the parameters, so they get 2e-3,
+    # 5x the worst seen. A wiring error (a wrong need_* flag, view, seed or buffer) moves them
+    # by 1e-2 and more; per-op accuracy is the business of the op parity tests.
+    "train_step_params": 2e-3,
+    # The quality recipe's ops (issue #12). How they were chosen: the worst relative error
+    # seen over 30 random trials of every shape in their test files, on all three SIMD paths.
+    # minibatch_stddev: the copied channels are exact (tested bitwise); the statistic channel
+    # and its gradient are a few float32 roundings per feature and a double sum over them:
+    # 5e-8 (forward) and 1.1e-7 (backward, the statistic's part alone) seen, so 1e-6.
+    "minibatch_stddev_forward": 1e-6,
+    "minibatch_stddev_backward": 1e-6,
+    # spectral_norm: sigma, u and v come out of two float32 mat-vecs with up to 6,321-long
+    # sums (sqrt(K)-style growth, as for the GEMMs): 8.4e-7 seen (scalar path, [1, 6321]), so
+    # 1e-5. The backward is one rounding of a double inner product and three float32
+    # operations per element: 5.4e-8 seen, so 1e-6, against a floor of
+    # (|dw_sn| + |⟨dw_sn, w_sn⟩·u vᵀ|) / sigma where the two terms cancel (a [1, 1] weight's
+    # gradient is exactly 0).
+    "spectral_norm_forward": 1e-5,
+    "spectral_norm_backward": 1e-6,
+    # ema_update: three float32 roundings per element per step plus beta's: 5e-8 seen on 67+
+    # elements over 4 steps, so 1e-6, against a floor of |beta·average| + |(1 − beta)·value|
+    # (one element whose two terms cancel is all rounding: 3.9e-6 seen).
+    "ema_update": 1e-6,
 }
 
 
@@ -102,3 +132,11 @@ def assert_close(name, actual, ref, op=None, tol=None):
         f"(got {float(actual[worst]):.8g}, expected {float(ref[worst]):.8g}); "
         f"max elementwise relative error {max_rel:.3e}")
     return err
+
+
+def floored_tolerance(op, ref, floor):
+    """TOLERANCES[op] scaled for a result whose terms cancel: the bound becomes
+    tol·max(‖ref‖, ‖floor‖), floor being the size of the terms before they cancel (the
+    natural size of the float32 rounding)."""
+    norm = float(np.linalg.norm(np.asarray(ref, np.float64)))
+    return TOLERANCES[op] * max(1.0, float(np.linalg.norm(floor)) / max(norm, 1e-300))

@@ -1,6 +1,7 @@
 """CPU results do not depend on the thread count (bitwise), and ops called from several
 Python threads at once give the same results as called one at a time, for every op family
-(linear, conv, batchnorm, the elementwise ops and dropout, the loss and Adam)."""
+(linear, conv, batchnorm, the elementwise ops and dropout, the loss and Adam, and the quality
+recipe's minibatch_stddev, spectral_norm and ema_update, which are also run on 3 threads)."""
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -63,7 +64,25 @@ def loss_and_adam_step(rng):
     return step
 
 
-STEPS = [linear_step, conv_step, batchnorm_step, elementwise_step, loss_and_adam_step]
+def quality_recipe_step(rng):
+    """The quality recipe's ops (issue #12) at the model's shapes: 64 groups, the conv weight,
+    and an average over as many values as the generator has parameters."""
+    x, dy = random_f32(rng, (256, 128, 7, 7)), random_f32(rng, (256, 129, 7, 7))
+    w, dw_sn = random_f32(rng, (128, 64, 3, 3)), random_f32(rng, (128, 64, 3, 3))
+    u0 = random_f32(rng, (128,))
+    a0, value = random_f32(rng, (1_486_352,)), random_f32(rng, (1_486_352,))
+
+    def step():
+        u, average = u0.copy(), a0.copy()
+        w_sn, v, sigma = ops.spectral_norm_forward(w, u)
+        ops.ema_update(average, value, 0.999, 7)
+        return [ops.minibatch_stddev_forward(x), ops.minibatch_stddev_backward(dy, x),
+                w_sn, v, sigma, u, ops.spectral_norm_backward(dw_sn, w_sn, u, v, sigma), average]
+    return step
+
+
+STEPS = [linear_step, conv_step, batchnorm_step, elementwise_step, loss_and_adam_step,
+         quality_recipe_step]
 
 
 @pytest.fixture
@@ -93,3 +112,16 @@ def test_concurrent_calls_match_sequential(rng, make_step):
     for s, c in zip(sequential, concurrent):
         for i, (a, b) in enumerate(zip(s, c)):
             assert np.array_equal(a, b), f"output {i} differs when called concurrently"
+
+
+def test_quality_recipe_ops_bitwise_identical_for_1_2_and_3_threads(rng, restore_threads):
+    """Three threads split 64 groups, 18 inner-product chunks and the mat-vec blocks
+    unevenly: still the same bits."""
+    step = quality_recipe_step(rng)
+    results = []
+    for threads in (1, 2, 3):
+        gan_fast.set_num_threads(threads)
+        results.append(step())
+    for threads, result in zip((2, 3), results[1:]):
+        for i, (a, b) in enumerate(zip(results[0], result)):
+            assert np.array_equal(a, b), f"output {i} differs between 1 and {threads} threads"

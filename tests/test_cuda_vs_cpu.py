@@ -28,6 +28,12 @@ def _calls(rng):
         ("dropout_forward", ops.dropout_forward, (x4, 0.3, 99)),
         ("dropout_backward", ops.dropout_backward, (x4, 0.3, 99)),
         ("bce_with_logits", ops.bce_with_logits, (a(64, 1), np.ones((64, 1), np.float32))),
+        ("minibatch_stddev_forward", ops.minibatch_stddev_forward, (a(66, 128, 7, 7), 4)),
+        ("minibatch_stddev_backward", ops.minibatch_stddev_backward,
+         (a(66, 129, 7, 7), a(66, 128, 7, 7), 4)),
+        ("spectral_norm_forward", ops.spectral_norm_forward, (w4, a(128))),
+        ("spectral_norm_backward", ops.spectral_norm_backward,
+         (w4, w4, a(128), a(576), np.array(2.5, np.float32))),
     ]
 
 

@@ -338,6 +338,66 @@ def test_gather_rows(data, src_shape, ints):
     out = np.full((n,) + src_shape[1:], -7, src.dtype) if draw(st.booleans()) else None
     np.testing.assert_array_equal(ops.gather_rows(src, idx, out=out),
                                   reference.gather_rows(src, idx))
+# The quality recipe's ops (issue #12).
+@FUZZ
+@given(st.data(), st.integers(0, 12), pos_dim, st.integers(1, 5), st.integers(1, 5),
+       st.integers(1, 9), st.sampled_from([1e-8, 1e-3, 1.0]))
+def test_minibatch_stddev(data, N, C, H, W, group_size, eps):
+    draw = data.draw
+    rng = np.random.default_rng(draw(seeds))
+    x = f32(rng, (N, C, H, W), 2.0, 1.5)
+    dy = f32(rng, (N, C + 1, H, W))
+    y = ops.minibatch_stddev_forward(x, group_size, eps, maybe_out(draw, (N, C + 1, H, W)))
+    check("minibatch_stddev_forward", y,
+          reference.minibatch_stddev_forward(*f64(x), group_size, eps))
+    dx = ops.minibatch_stddev_backward(dy, x, group_size, eps, maybe_out(draw, (N, C, H, W)))
+    check("minibatch_stddev_backward", dx,
+          reference.minibatch_stddev_backward(*f64(dy, x), group_size, eps))
+
+
+@FUZZ
+@given(st.data(), st.lists(small, min_size=1, max_size=3).map(tuple), dim,
+       st.sampled_from([1e-12, 1e-6, 1.0, 100.0]))
+def test_spectral_norm(data, trailing, K, eps):
+    """Any rank 2..4, 0-sized dimensions included (every sum empty: sigma = 0); an eps above
+    the norms makes v and u shorter than unit vectors."""
+    draw = data.draw
+    rng = np.random.default_rng(draw(seeds))
+    shape = (K,) + trailing
+    F = math.prod(trailing)
+    w, u, dw_sn = f32(rng, shape), f32(rng, (K,)), f32(rng, shape)
+    ref_u = u.astype(np.float64)
+    rw_sn, rv, rsigma = reference.spectral_norm_forward(*f64(w), ref_u, eps)
+    w_sn, v, sigma = ops.spectral_norm_forward(w, u, eps, maybe_out(draw, shape),
+                                               maybe_out(draw, (F,)), maybe_out(draw, ()))
+    check("spectral_norm_forward.w_sn", w_sn, rw_sn)
+    check("spectral_norm_forward.v", v, rv)
+    check("spectral_norm_forward.sigma", sigma, rsigma)
+    check("spectral_norm_forward.u", u, ref_u)
+    if float(sigma) == 0.0:
+        return  # nothing was normalised (K·F = 0): no gradient to compare
+    dw = ops.spectral_norm_backward(dw_sn, w_sn, u, v, sigma, maybe_out(draw, shape))
+    saved = f64(w_sn, u, v, sigma)
+    inner = abs(float(np.sum(saved[0] * dw_sn)))
+    check("spectral_norm_backward", dw, reference.spectral_norm_backward(*f64(dw_sn), *saved),
+          (np.abs(dw_sn).reshape(K, F) + inner * np.abs(np.outer(saved[1], saved[2])))
+          / float(sigma))
+
+
+@FUZZ
+@given(st.data(), st.integers(0, 300), st.floats(0, 1, exclude_max=True),
+       st.integers(1, 10 ** 12), st.sampled_from(["int", "array1", "array0"]))
+def test_ema_update(data, n, decay, step, step_kind):
+    rng = np.random.default_rng(data.draw(seeds))
+    average, value = f32(rng, (n,)), f32(rng, (n,))
+    ref_average = average.astype(np.float64)
+    beta = min(decay, (1 + step) / (10 + step))
+    floor = beta * np.abs(ref_average) + (1 - beta) * np.abs(value)
+    reference.ema_update(ref_average, value.astype(np.float64), decay, step)
+    step_arg = {"int": step, "array1": np.array([step], np.int64),
+                "array0": np.array(step, np.int64)}[step_kind]
+    assert ops.ema_update(average, value, decay, step_arg) is None
+    check("ema_update", average, ref_average, floor)
 
 
 # ------------------------------------------------------------------------------ invalid calls
@@ -406,6 +466,27 @@ def valid_calls():
                            v=np.ones(6, np.float32), step=3, lr=1e-3, beta1=0.9, beta2=0.999,
                            eps=1e-8),
                       dict(params="write", grads="in", m="write", v="write")),
+        "minibatch_stddev_forward": (ops.minibatch_stddev_forward,
+                                     dict(x=x4, group_size=4, eps=1e-8, out=_f((2, 4, 6, 6))),
+                                     dict(x="free", out="write")),
+        "minibatch_stddev_backward": (ops.minibatch_stddev_backward,
+                                      dict(dy=_f((2, 4, 6, 6)), x=x4, group_size=2, eps=1e-8,
+                                           dx=_f((2, 3, 6, 6))),
+                                      dict(dy="in", x="free", dx="write")),
+        "spectral_norm_forward": (ops.spectral_norm_forward,
+                                  dict(w=w4, u=_f((4,)), eps=1e-12, out=_f((4, 3, 3, 3)),
+                                       v=_f((27,)), sigma=np.zeros((), np.float32)),
+                                  dict(w="free", u="write", out="write", v="write",
+                                       sigma="write")),
+        "spectral_norm_backward": (ops.spectral_norm_backward,
+                                   dict(dw_sn=w4, w_sn=_f((4, 3, 3, 3), 1), u=_f((4,)),
+                                        v=_f((27,)), sigma=np.ones((), np.float32),
+                                        dw=_f((4, 3, 3, 3))),
+                                   dict(dw_sn="free", w_sn="in", u="in", v="in", sigma="in",
+                                        dw="write")),
+        "ema_update": (ops.ema_update,
+                       dict(average=_f((6,)), value=_f((6,), 1), decay=0.999, step=3),
+                       dict(average="write", value="in")),
     }
 
 
@@ -436,6 +517,14 @@ BAD_HYPER = {
                   "beta1": [-0.1, 1.0, 1.5, NAN, INF],
                   "beta2": [-1e-9, 1.0, NAN, -INF],
                   "eps": [0.0, -1e-8, NAN, INF]},
+    "minibatch_stddev_forward": {"group_size": [0, -1, -(2 ** 63), 2 ** 63, 1.5, None, "4"],
+                                 "eps": [0.0, -1e-8, NAN, INF, -INF, None]},
+    "minibatch_stddev_backward": {"group_size": [0, -4, 2.0], "eps": [0.0, NAN, -INF]},
+    "spectral_norm_forward": {"eps": [0.0, -1e-12, NAN, INF, None, "1e-12"]},
+    "ema_update": {"decay": [-0.1, 1.0, 1.5, NAN, INF, -INF, None, "0.9"],
+                   "step": [0, -1, -(2 ** 63), 2 ** 63, 1.5, None, "3", np.array([0]),
+                            np.array([1, 2]), np.array([1.0]), np.array([[1]]),
+                            np.array([1], np.int32)]},
 }
 
 DTYPES = [np.float64, np.float16, np.int32, np.int64, np.uint8, np.bool_, np.complex64,
@@ -499,7 +588,9 @@ def test_broken_array_argument_raises(data, op):
     kinds = ["dtype", "type", "noncontiguous"]
     if role == "write":
         kinds.append("readonly")
-    fixed_rank = not op.startswith(("leaky", "tanh", "dropout", "bce")) or role != "free"
+    # (spectral_norm's w takes any rank >= 2: a trailing 1 added or removed may stay valid)
+    fixed_rank = (not op.startswith(("leaky", "tanh", "dropout", "bce", "spectral"))
+                  or role != "free")
     if fixed_rank:
         kinds.append("rank_up")
         kinds.append("rank_down")
@@ -509,7 +600,8 @@ def test_broken_array_argument_raises(data, op):
     broken = _broken(kind, args[name], draw)
     optional = name in ("b", "out", "dx", "dw", "db", "loss", "dlogits", "mean", "rstd",
                         "dgamma", "dbeta") and op != "batchnorm_backward" or (
-        op == "batchnorm_backward" and name in ("dx", "dgamma", "dbeta"))
+        op == "batchnorm_backward" and name in ("dx", "dgamma", "dbeta")) or (
+        op == "spectral_norm_forward" and name in ("v", "sigma"))
     if broken is SKIP or (broken is None and optional):
         return  # nothing to break this way (None is how an optional argument is left out)
     args[name] = broken
@@ -604,3 +696,16 @@ def test_non_finite_data_propagates_and_never_crashes(data, shape):
         p = f32(rng, (n,))
         ops.adam_step(p, _poison(rng, f32(rng, (n,))), np.zeros(n, np.float32),
                       np.zeros(n, np.float32), 1)
+        # The quality recipe's ops: a NaN in a group poisons that group's statistic; a NaN
+        # weight poisons sigma and so all of w_sn; the average picks up NaN where value has it.
+        y = ops.minibatch_stddev_forward(x4, 1)
+        ops.minibatch_stddev_backward(_poison(rng, f32(rng, (2, 3, 4, 4))), x4, 1)
+        for g in range(2):
+            assert np.isfinite(y[g, 2]).all() == np.isfinite(x4[g]).all()
+        w_sn, v, sigma = ops.spectral_norm_forward(w4, f32(rng, (3,)))
+        ops.spectral_norm_backward(_poison(rng, f32(rng, (3, 2, 3, 3))), w_sn, f32(rng, (3,)),
+                                   v, sigma)
+        assert np.isfinite(sigma) == np.isfinite(w4).all()
+        average, value = f32(rng, (n,)), _poison(rng, f32(rng, (n,)))
+        ops.ema_update(average, value, 0.999, 1)
+        np.testing.assert_array_equal(np.isnan(average), np.isnan(value))

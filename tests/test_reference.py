@@ -165,3 +165,68 @@ def test_reference_returns_float32_for_float32_inputs(rng):
     w = rng.standard_normal((2, 4)).astype(np.float32)
     assert ref.linear_forward(x, w).dtype == np.float32
     assert ref.linear_forward(x.astype(np.float64), w).dtype == np.float64
+
+
+# ------------------------------------------------------------------------------ quality recipe
+@pytest.mark.parametrize("shape,group_size", [((5, 2, 2, 3), 2), ((4, 3, 1, 2), 4),
+                                              ((3, 2, 2, 2), 4), ((6, 1, 3, 1), 4)])
+def test_minibatch_stddev_backward(rng, shape, group_size):
+    """Groups of 2, 4, one group smaller than group_size, and a last group of 1 or 2. Rows
+    are kept apart (offsets 0, 3, 6, ...): two rows within ~1e-3 of each other would give a
+    std so small that sqrt(var + eps) curves within the finite-difference step."""
+    N, C, H, W = shape
+    x = rng.standard_normal(shape) + 3.0 * np.arange(N)[:, None, None, None]
+    dy = rng.standard_normal((N, C + 1, H, W))
+    loss = lambda: np.sum(ref.minibatch_stddev_forward(x, group_size) * dy)
+    check("dx", ref.minibatch_stddev_backward(dy, x, group_size), numeric_grad(loss, x))
+
+
+def test_minibatch_stddev_matches_the_definition(rng):
+    """Consecutive rows form the groups: for N = 8, group_size 4, rows 0-3 and 4-7."""
+    x = rng.standard_normal((8, 3, 2, 2))
+    y = ref.minibatch_stddev_forward(x, 4, eps=1e-6)
+    groups = x.reshape(2, 4, 3 * 2 * 2)                      # [groups, rows, features]
+    s = np.sqrt(groups.var(axis=1) + 1e-6).mean(axis=1)      # [groups]
+    np.testing.assert_array_equal(y[:, :3], x)
+    np.testing.assert_allclose(y[:, 3], np.repeat(s, 4)[:, None, None] * np.ones((8, 2, 2)))
+
+
+@pytest.mark.parametrize("shape", [(3, 4), (2, 3, 2, 2), (1, 5), (4, 1)])
+def test_spectral_norm_backward(rng, shape):
+    """The backward is, by definition (and as in PyTorch), the gradient of w / (uᵀ W v) with
+    u and v held CONSTANT: the power iteration's vectors are not differentiated through. So
+    the finite differences are of that function, with the u, v of one forward call, after
+    checking that it is what the forward returned at w."""
+    K = shape[0]
+    w, u, dy = rng.standard_normal(shape), rng.standard_normal(K), rng.standard_normal(shape)
+    w_sn, v, sigma = ref.spectral_norm_forward(w, u)             # u is now the updated u
+    u_fixed, v_fixed = u.copy(), v.copy()
+    at_fixed_u_v = lambda: w / (u_fixed @ w.reshape(K, -1) @ v_fixed)
+    np.testing.assert_allclose(at_fixed_u_v(), w_sn, rtol=1e-12)
+    loss = lambda: np.sum(at_fixed_u_v() * dy)
+    check("dw", ref.spectral_norm_backward(dy, w_sn, u, v, sigma), numeric_grad(loss, w))
+
+
+def test_spectral_norm_forward_matches_the_definition(rng):
+    """One power iteration: v = Wᵀu/‖Wᵀu‖, u = Wv/‖Wv‖, sigma = uᵀWv ≤ ‖W‖₂ (it
+    estimates the largest singular value from below), w_sn = w / sigma."""
+    W, u0 = rng.standard_normal((6, 10)), rng.standard_normal(6)
+    u = u0.copy()
+    w_sn, v, sigma = ref.spectral_norm_forward(W, u)
+    v_want = W.T @ u0 / np.linalg.norm(W.T @ u0)
+    u_want = W @ v_want / np.linalg.norm(W @ v_want)
+    np.testing.assert_allclose(v, v_want)
+    np.testing.assert_allclose(u, u_want)
+    assert float(sigma) == pytest.approx(u_want @ W @ v_want, rel=1e-12)
+    assert float(sigma) <= np.linalg.norm(W, 2) * (1 + 1e-12)
+    np.testing.assert_allclose(w_sn, W / float(sigma))
+
+
+def test_ema_update_matches_the_definition(rng):
+    """beta = (1 + step)/(10 + step) while that is below decay, then decay; the step may be a
+    one-element int64 array."""
+    a, v = rng.standard_normal(7), rng.standard_normal(7)
+    for step, beta in [(1, 2 / 11), (np.array([5], np.int64), 6 / 15), (10_000, 0.999)]:
+        average = a.copy()
+        assert ref.ema_update(average, v, 0.999, step) is None
+        np.testing.assert_allclose(average, beta * a + (1 - beta) * v, rtol=1e-14)

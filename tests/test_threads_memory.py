@@ -83,6 +83,8 @@ def _small_calls():
     z, t = f(8, 1), np.full((8, 1), 0.5, np.float32)
     bias = f(3)
     _, mean, rstd = ops.batchnorm_forward(x4, g, b, rm, rv)
+    u, step = f(3), np.array([3], np.int64)
+    w_sn, sv, sigma = ops.spectral_norm_forward(w4, u)
 
     def bad():
         try:
@@ -92,6 +94,10 @@ def _small_calls():
         try:
             ops.conv2d_forward(x4, w4, stride="x")
         except TypeError:
+            pass
+        try:
+            ops.ema_update(m, grad, 0.999, np.array([1, 2]))
+        except ValueError:
             pass
 
     return [
@@ -109,6 +115,11 @@ def _small_calls():
         lambda: ops.dropout_backward(x2, 0.3, 1),
         lambda: ops.bce_with_logits(z, t),
         lambda: ops.adam_step(p, grad, m, v, 1),
+        lambda: ops.minibatch_stddev_forward(x4, 4),
+        lambda: ops.minibatch_stddev_backward(dy4, x4, 4),
+        lambda: ops.spectral_norm_forward(w4, u),
+        lambda: ops.spectral_norm_backward(w4, w_sn, u, sv, sigma),
+        lambda: ops.ema_update(m, grad, 0.999, step),
         bad,
     ]
 
@@ -125,7 +136,7 @@ def test_ops_do_not_leak(one_thread):
     run(500)                                         # warm-up: allocator pools fill
     before = rss_bytes()
     t0 = time.perf_counter()
-    run(5000)                                        # 5000 rounds x 15 ops (+ 2 raising)
+    run(5000)                                        # 5000 rounds x 20 ops (+ 3 raising)
     grown = rss_bytes() - before
     assert grown < 2 * 2 ** 20, (
         f"RSS grew {grown / 2 ** 20:.1f} MiB over 5000 rounds of every op "

@@ -140,4 +140,94 @@ def model_cases(backend, batch, seed=0):
     p, g, m1, v1 = arr(P_), arr(P_), arr(P_), xp.abs(arr(P_))
     cases.append(Case("adam_step[generator]", lambda: ops.adam_step(p, g, m1, v1, 10, 2e-4, 0.5),
                       nbytes=7.0 * P_ * F32))
+    cases += _quality_recipe_cases(xp, arr, gemm_lib, N, P_)
+    return cases
+
+
+# The quality recipe's ops (issue #12), each beside the same computation written with
+# whole-array NumPy/CuPy operations in float32 (the baseline a user would write).
+def _minibatch_stddev_xp(x, G, eps=1e-8):
+    xp = _xp_of(x)
+    N, C, H, W = x.shape
+    s = xp.sqrt(x.reshape(N // G, G, -1).var(axis=1) + eps).mean(axis=1)   # [N/G]
+    stat = xp.broadcast_to(xp.repeat(s, G)[:, None, None, None], (N, 1, H, W))
+    return xp.concatenate([x, stat], axis=1)
+
+
+def _minibatch_stddev_backward_xp(dy, x, G, eps=1e-8):
+    N, C, H, W = x.shape
+    xp = _xp_of(x)
+    groups = x.reshape(N // G, G, -1)                                       # [N/G, G, F]
+    dev = groups - groups.mean(axis=1, keepdims=True)
+    std = xp.sqrt((dev * dev).mean(axis=1, keepdims=True) + eps)
+    d_s = dy[:, C].reshape(N // G, -1).sum(axis=1)[:, None, None]
+    return dy[:, :C] + (d_s * dev / (groups.shape[2] * G * std)).reshape(x.shape)
+
+
+def _spectral_norm_xp(w, u, eps=1e-12):
+    xp = _xp_of(w)
+    W = w.reshape(w.shape[0], -1)
+    t = W.T @ u
+    v = t / max(float(xp.linalg.norm(t)), eps)
+    s = W @ v
+    u_new = s / max(float(xp.linalg.norm(s)), eps)
+    sigma = u_new @ s
+    return w / sigma, v, sigma, u_new
+
+
+def _spectral_norm_backward_xp(dw_sn, w_sn, u, v, sigma):
+    xp = _xp_of(w_sn)
+    inner = xp.sum(dw_sn * w_sn)
+    return (dw_sn - inner * xp.outer(u, v).reshape(dw_sn.shape)) / sigma
+
+
+def _ema_update_xp(average, value, decay, step):
+    beta = min(decay, (1 + step) / (10 + step))
+    average *= beta
+    average += (1 - beta) * value
+
+
+def _xp_of(a):
+    return np if isinstance(a, np.ndarray) else __import__("cupy")
+
+
+def _quality_recipe_cases(xp, arr, lib, N, P_):
+    cases = []
+    C, H, G = 128, 7, 4            # D's second convolution's output, groups of 4
+    F, L = C * H * H, H * H
+    x, y, dy, dx = arr(N, C, H, H), arr(N, C + 1, H, H), arr(N, C + 1, H, H), arr(N, C, H, H)
+    fwd = Case(f"minibatch_stddev_forward[{C}x{H}x{H}]",
+               lambda: ops.minibatch_stddev_forward(x, G, out=y), nbytes=(2.0 * F + L) * N * F32)
+    fwd.baselines[lib] = lambda: _minibatch_stddev_xp(x, G)
+    bwd = Case(f"minibatch_stddev_backward[{C}x{H}x{H}]",
+               lambda: ops.minibatch_stddev_backward(dy, x, G, dx=dx),
+               nbytes=(3.0 * F + L) * N * F32)
+    bwd.baselines[lib] = lambda: _minibatch_stddev_backward_xp(dy, x, G)
+    cases += [fwd, bwd]
+
+    for shape in ((64, 1, 3, 3), (128, 64, 3, 3), (1, 6272)):
+        K = shape[0]
+        n = int(np.prod(shape))
+        w, dw_sn, u, out, dw = arr(*shape), arr(*shape), arr(K), arr(*shape), arr(*shape)
+        u /= xp.linalg.norm(u)
+        v, sigma = arr(n // K), xp.empty((), np.float32)
+        w_sn, v_, s_ = ops.spectral_norm_forward(w, u.copy())
+        tag = "[" + "x".join(map(str, shape)) + "]"
+        fwd = Case(f"spectral_norm_forward{tag}",
+                   lambda w=w, u=u, out=out, v=v, sigma=sigma: ops.spectral_norm_forward(
+                       w, u, 1e-12, out, v, sigma),
+                   nbytes=2.0 * n * F32)
+        fwd.baselines[lib] = lambda w=w, u=u: _spectral_norm_xp(w, u)
+        saved = (dw_sn, w_sn, u, v_, s_)
+        bwd = Case(f"spectral_norm_backward{tag}",
+                   lambda saved=saved, dw=dw: ops.spectral_norm_backward(*saved, dw),
+                   nbytes=3.0 * n * F32)
+        bwd.baselines[lib] = lambda saved=saved: _spectral_norm_backward_xp(*saved)
+        cases += [fwd, bwd]
+
+    average, value = arr(P_), arr(P_)
+    ema = Case("ema_update[generator]", lambda: ops.ema_update(average, value, 0.999, 1000),
+               nbytes=3.0 * P_ * F32)
+    ema.baselines[lib] = lambda: _ema_update_xp(average, value, 0.999, 1000)
+    cases.append(ema)
     return cases

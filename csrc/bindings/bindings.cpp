@@ -20,13 +20,16 @@
 #include "common/fma_peak.h"
 #include "conv2d/conv2d.h"
 #include "dropout/dropout.h"
+#include "ema/ema.h"
 #include "gather_rows/gather_rows.h"
 #include "gemm/gemm.h"
 #include "leaky_relu/leaky_relu.h"
 #include "leaky_relu_dropout/leaky_relu_dropout.h"
 #include "linear/linear.h"
+#include "minibatch_stddev/minibatch_stddev.h"
 #include "random_normal/random_normal.h"
 #include "softmax_cross_entropy/softmax_cross_entropy.h"
+#include "spectral_norm/spectral_norm.h"
 #include "tanh/tanh.h"
 
 namespace py = pybind11;
@@ -515,6 +518,114 @@ py::object gather_rows(py::handle src_, py::handle idx_, py::handle out_) {
   return out.obj;
 }
 
+// ---------------------------------------------------------------------------- quality recipe
+// (issue #12: the discriminator's minibatch standard deviation and spectral normalisation,
+// the generator's weight average)
+void check_positive(const Checker& c, double v, const char* name) {
+  check_finite(c, v, name);
+  if (v <= 0) c.fail_value(std::string(name) + ": expected > 0, got " + std::to_string(v));
+}
+
+gf::MinibatchStddevShape minibatch_stddev_shape(const Checker& c, const Array& x,
+                                                int64_t group_size, double eps) {
+  if (x.dim(1) < 1 || x.dim(2) < 1 || x.dim(3) < 1)
+    c.fail_value("x: expected C, H, W >= 1 (the statistic is a mean over the C·H·W features), "
+                 "got shape " + gf::py_args::shape_str(x.shape));
+  if (group_size < 1)
+    c.fail_value("group_size: expected >= 1, got " + std::to_string(group_size));
+  check_positive(c, eps, "eps");
+  return {x.dim(0), x.dim(1), x.dim(2) * x.dim(3), group_size};
+}
+
+py::object minibatch_stddev_forward(py::handle x_, int64_t group_size, double eps,
+                                    py::handle out_) {
+  Checker c("minibatch_stddev_forward");
+  Array x = c.input(x_, "x", 4);
+  const gf::MinibatchStddevShape s = minibatch_stddev_shape(c, x, group_size, eps);
+  Array y = c.output(out_, "out", {s.N, s.C + 1, x.dim(2), x.dim(3)});
+  const float e = static_cast<float>(eps);
+  GF_DISPATCH(c, gf::minibatch_stddev_forward_cpu(x.data, y.data, s, e),
+              gf::minibatch_stddev_forward_cuda(x.data, y.data, s, e, stream));
+  return y.obj;
+}
+
+py::object minibatch_stddev_backward(py::handle dy_, py::handle x_, int64_t group_size,
+                                     double eps, py::handle dx_) {
+  Checker c("minibatch_stddev_backward");
+  Array dy = c.input(dy_, "dy", 4);
+  Array x = c.input(x_, "x", 4);
+  const gf::MinibatchStddevShape s = minibatch_stddev_shape(c, x, group_size, eps);
+  c.expect_shape(dy, "dy", {s.N, s.C + 1, x.dim(2), x.dim(3)});
+  Array dx = c.output(dx_, "dx", x.shape);
+  const float e = static_cast<float>(eps);
+  GF_DISPATCH(c, gf::minibatch_stddev_backward_cpu(dy.data, x.data, dx.data, s, e),
+              gf::minibatch_stddev_backward_cuda(dy.data, x.data, dx.data, s, e, stream));
+  return dx.obj;
+}
+
+// w of rank >= 2 viewed as [K, F]: F is the product of the trailing dimensions.
+int64_t trailing_size(const Array& w) {
+  int64_t F = 1;
+  for (size_t i = 1; i < w.shape.size(); ++i) F *= w.dim(i);
+  return F;
+}
+
+py::tuple spectral_norm_forward(py::handle w_, py::handle u_, double eps, py::handle out_,
+                                py::handle v_, py::handle sigma_) {
+  Checker c("spectral_norm_forward");
+  Array w = c.input_ranked(w_, "w", 2, kMaxRank);
+  const int64_t K = w.dim(0), F = trailing_size(w);
+  Array u = c.in_place(u_, "u", {K});
+  check_positive(c, eps, "eps");
+  Array w_sn = c.output(out_, "out", w.shape);
+  Array v = c.output(v_, "v", {F});
+  Array sigma = c.output(sigma_, "sigma", {});
+  const float e = static_cast<float>(eps);
+  GF_DISPATCH(c,
+              gf::spectral_norm_forward_cpu(w.data, u.data, w_sn.data, v.data, sigma.data, K, F,
+                                            e),
+              gf::spectral_norm_forward_cuda(w.data, u.data, w_sn.data, v.data, sigma.data, K, F,
+                                             e, stream));
+  return py::make_tuple(w_sn.obj, v.obj, sigma.obj);
+}
+
+py::object spectral_norm_backward(py::handle dw_sn_, py::handle w_sn_, py::handle u_,
+                                  py::handle v_, py::handle sigma_, py::handle dw_) {
+  Checker c("spectral_norm_backward");
+  Array dw_sn = c.input_ranked(dw_sn_, "dw_sn", 2, kMaxRank);
+  Array w_sn = c.input_ranked(w_sn_, "w_sn", 2, kMaxRank);
+  c.expect_shape(w_sn, "w_sn", dw_sn.shape);
+  const int64_t K = w_sn.dim(0), F = trailing_size(w_sn);
+  Array u = c.input(u_, "u", 1);
+  c.expect_shape(u, "u", {K});
+  Array v = c.input(v_, "v", 1);
+  c.expect_shape(v, "v", {F});
+  Array sigma = c.input(sigma_, "sigma", 0);
+  Array dw = c.output(dw_, "dw", w_sn.shape);
+  GF_DISPATCH(c,
+              gf::spectral_norm_backward_cpu(dw_sn.data, w_sn.data, u.data, v.data, sigma.data,
+                                             dw.data, K, F),
+              gf::spectral_norm_backward_cuda(dw_sn.data, w_sn.data, u.data, v.data, sigma.data,
+                                              dw.data, K, F, stream));
+  return dw.obj;
+}
+
+void ema_update(py::handle average_, py::handle value_, double decay, py::handle step_) {
+  Checker c("ema_update");
+  Array average = c.in_place(average_, "average", {kAny});
+  Array value = c.input(value_, "value", 1);
+  c.expect_shape(value, "value", average.shape);
+  check_unit_interval(c, decay, "decay", false);
+  const gf::StepArg step = c.step_arg(step_, "step");
+  // A step in device memory is read by the kernel and cannot be checked here.
+  if (!step.on_device() && step.value < 1)
+    c.fail_value("step: expected >= 1 (the number of updates including this one), got " +
+                 std::to_string(step.value));
+  const int64_t n = average.numel();
+  GF_DISPATCH(c, gf::ema_update_cpu(average.data, value.data, n, decay, step.value),
+              gf::ema_update_cuda(average.data, value.data, n, decay, step, stream));
+}
+
 // ---------------------------------------------------------------------------- runtime
 bool cuda_compiled() {
 #ifdef GF_WITH_CUDA
@@ -594,6 +705,16 @@ PYBIND11_MODULE(_C, m) {
   m.def("batch_indices", &batch_indices, "out"_a, "seed"_a, "step"_a, "n_items"_a,
         "batch_size"_a, "steps_per_epoch"_a);
   m.def("gather_rows", &gather_rows, "src"_a, "idx"_a, "out"_a = none);
+
+  m.def("minibatch_stddev_forward", &minibatch_stddev_forward, "x"_a, "group_size"_a = 4,
+        "eps"_a = 1e-8, "out"_a = none);
+  m.def("minibatch_stddev_backward", &minibatch_stddev_backward, "dy"_a, "x"_a,
+        "group_size"_a = 4, "eps"_a = 1e-8, "dx"_a = none);
+  m.def("spectral_norm_forward", &spectral_norm_forward, "w"_a, "u"_a, "eps"_a = 1e-12,
+        "out"_a = none, "v"_a = none, "sigma"_a = none);
+  m.def("spectral_norm_backward", &spectral_norm_backward, "dw_sn"_a, "w_sn"_a, "u"_a, "v"_a,
+        "sigma"_a, "dw"_a = none);
+  m.def("ema_update", &ema_update, "average"_a, "value"_a, "decay"_a, "step"_a);
 
   m.def("cuda_compiled", &cuda_compiled);
   m.def("cuda_device_count", &cuda_device_count);

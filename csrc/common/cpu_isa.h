@@ -44,8 +44,8 @@ struct FloatVec {
 
 // lane[0] + ... + lane[W − 1], added pairwise (lane l + W/2 onto lane l, then halving): an
 // order set by W alone, so results do not depend on the thread count. Overwrites lane.
-template <int W>
-inline float pairwise_sum(float (&lane)[W]) {
+template <class T, int W>
+inline T pairwise_sum(T (&lane)[W]) {
   for (int half = W / 2; half > 0; half /= 2)
     for (int l = 0; l < half; ++l) lane[l] += lane[l + half];
   return lane[0];
