@@ -120,3 +120,37 @@ def softmax_cross_entropy(logits, labels, loss=None, dlogits=None):
 @_twin_of(reference.adam_step)
 def adam_step(params, grads, m, v, step, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8):
     return _C.adam_step(params, grads, m, v, step, lr, beta1, beta2, eps)
+
+
+# ------------------------------------------------------------------------------ conditional GAN
+@_twin_of(reference.embedding_forward)
+def embedding_forward(weight, labels, out=None):
+    return _C.embedding_forward(weight, labels, out)
+
+
+@_twin_of(reference.embedding_backward)
+def embedding_backward(dy, labels, num_classes, dweight=None):
+    return _C.embedding_backward(dy, labels, num_classes, dweight)
+
+
+@_twin_of(reference.concat_forward)
+def concat_forward(a, b, out=None):
+    return _C.concat_forward(a, b, out)
+
+
+@_twin_of(reference.concat_backward)
+def concat_backward(dy, split, need_da=True, need_db=True, da=None, db=None):
+    return _C.concat_backward(dy, split, need_da, need_db, da, db)
+
+
+@_twin_of(reference.projection_head_forward)
+def projection_head_forward(h, w, b, embed, labels, out=None):
+    return _C.projection_head_forward(h, w, b, embed, labels, out)
+
+
+@_twin_of(reference.projection_head_backward)
+def projection_head_backward(dlogits, h, w, embed, labels, need_dh=True, need_dw=True,
+                             need_db=True, need_dembed=True, dh=None, dw=None, db=None,
+                             dembed=None):
+    return _C.projection_head_backward(dlogits, h, w, embed, labels, need_dh, need_dw, need_db,
+                                       need_dembed, dh, dw, db, dembed)

@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <string>
+#include <vector>
 
 #include "adam/adam.h"
 #include "batchnorm/batchnorm.h"
@@ -16,12 +17,16 @@
 #include "common/cpu_isa.h"
 #include "common/cuda_device.h"
 #include "common/fma_peak.h"
+#include "common/labels.h"
+#include "concat/concat.h"
 #include "conv2d/conv2d.h"
 #include "dropout/dropout.h"
+#include "embedding/embedding.h"
 #include "gemm/gemm.h"
 #include "leaky_relu/leaky_relu.h"
 #include "leaky_relu_dropout/leaky_relu_dropout.h"
 #include "linear/linear.h"
+#include "projection_head/projection_head.h"
 #include "softmax_cross_entropy/softmax_cross_entropy.h"
 #include "tanh/tanh.h"
 
@@ -64,6 +69,21 @@ void check_unit_interval(const Checker& c, double v, const char* name, bool clos
   if (v < 0.0 || (closed_high ? v > 1.0 : v >= 1.0))
     c.fail_value(std::string(name) + ": expected a value in [0, 1" + (closed_high ? "]" : ")") +
                  ", got " + std::to_string(v));
+}
+
+// Class labels: int64 [N] (N = kAny: any length) indexing a table of C rows. On the CPU
+// every label is checked here; on CUDA that would need a device-to-host copy, so the
+// kernels write NaN where a bad label reaches instead (common/labels.h). Call it after an
+// array input has fixed the call's device.
+Array class_labels(Checker& c, py::handle obj, int64_t N, int64_t C) {
+  Array labels = c.int_input(obj, "labels", 1);
+  c.expect_shape(labels, "labels", {N});
+  if (!c.on_cuda())
+    for (int64_t i = 0; i < labels.dim(0); ++i)
+      if (!gf::label_in_range(labels.int_data[i], C))
+        c.fail_value("labels: expected class indices in [0, " + std::to_string(C) + "), got " +
+                     std::to_string(labels.int_data[i]) + " at index " + std::to_string(i));
+  return labels;
 }
 
 // ---------------------------------------------------------------------------- linear
@@ -353,15 +373,7 @@ py::tuple softmax_cross_entropy(py::handle z_, py::handle labels_, py::handle lo
   if (N == 0) c.fail_value("logits: the mean of an empty batch is undefined");
   if (C == 0) c.fail_value("logits: expected at least one class, got shape " +
                            gf::py_args::shape_str(z.shape));
-  Array labels = c.int_input(labels_, "labels", 1);
-  c.expect_shape(labels, "labels", {N});
-  // On the CPU every label is checked here; on CUDA that would need a device-to-host copy,
-  // so the kernel writes NaN for a bad row instead (softmax_cross_entropy.h).
-  if (!c.on_cuda())
-    for (int64_t i = 0; i < N; ++i)
-      if (!gf::label_in_range(labels.int_data[i], C))
-        c.fail_value("labels: expected class indices in [0, " + std::to_string(C) + "), got " +
-                     std::to_string(labels.int_data[i]) + " at index " + std::to_string(i));
+  Array labels = class_labels(c, labels_, N, C);
   Array loss = c.output(loss_, "loss", {});
   Array dz = c.output(dz_, "dlogits", z.shape);
   GF_DISPATCH(c, gf::softmax_cross_entropy_cpu(z.data, labels.int_data, loss.data, dz.data, N, C),
@@ -395,6 +407,131 @@ void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64
                    static_cast<float>(1.0 / std::sqrt(bias2))};
   GF_DISPATCH(c, gf::adam_step_cpu(pw.data, g.data, m.data, v.data, p.numel(), a),
               gf::adam_step_cuda(pw.data, g.data, m.data, v.data, p.numel(), a, stream));
+}
+
+// ---------------------------------------------------------------------------- conditional GAN
+py::object embedding_forward(py::handle weight_, py::handle labels_, py::handle out_) {
+  Checker c("embedding_forward");
+  Array weight = c.input(weight_, "weight", 2);
+  const int64_t C = weight.dim(0), D = weight.dim(1);
+  Array labels = class_labels(c, labels_, kAny, C);
+  const int64_t N = labels.dim(0);
+  Array y = c.output(out_, "out", {N, D});
+  GF_DISPATCH(c, gf::embedding_forward_cpu(weight.data, labels.int_data, y.data, N, D, C),
+              gf::embedding_forward_cuda(weight.data, labels.int_data, y.data, N, D, C, stream));
+  return y.obj;
+}
+
+py::object embedding_backward(py::handle dy_, py::handle labels_, int64_t num_classes,
+                              py::handle dweight_) {
+  Checker c("embedding_backward");
+  Array dy = c.input(dy_, "dy", 2);
+  const int64_t N = dy.dim(0), D = dy.dim(1), C = num_classes;
+  if (C < 0) c.fail_value("num_classes: expected >= 0, got " + std::to_string(C));
+  Array labels = class_labels(c, labels_, N, C);
+  Array dweight = c.output(dweight_, "dweight", {C, D});
+  GF_DISPATCH(c, gf::embedding_backward_cpu(dy.data, labels.int_data, dweight.data, N, D, C),
+              gf::embedding_backward_cuda(dy.data, labels.int_data, dweight.data, N, D, C,
+                                          stream));
+  return dweight.obj;
+}
+
+// The floats of one sample after axis 1 is fixed: ∏ shape[2:] (T, the trailing size).
+int64_t trailing_size(const Array& a) {
+  int64_t t = 1;
+  for (size_t i = 2; i < a.shape.size(); ++i) t *= a.shape[i];
+  return t;
+}
+
+// shape with axis 1 replaced.
+std::vector<int64_t> with_axis1(std::vector<int64_t> shape, int64_t size) {
+  shape[1] = size;
+  return shape;
+}
+
+py::object concat_forward(py::handle a_, py::handle b_, py::handle out_) {
+  Checker c("concat_forward");
+  Array a = c.input_ranked(a_, "a", 2, 4);
+  Array b = c.input_ranked(b_, "b", 2, 4);
+  c.expect_shape(b, "b", with_axis1(a.shape, kAny));  // equal rank, N and trailing dims
+  const int64_t N = a.dim(0), T = trailing_size(a);
+  Array y = c.output(out_, "out", with_axis1(a.shape, a.dim(1) + b.dim(1)));
+  const int64_t a_row = a.dim(1) * T, b_row = b.dim(1) * T;
+  GF_DISPATCH(c, gf::concat_forward_cpu(a.data, b.data, y.data, N, a_row, b_row),
+              gf::concat_forward_cuda(a.data, b.data, y.data, N, a_row, b_row, stream));
+  return y.obj;
+}
+
+py::tuple concat_backward(py::handle dy_, int64_t split, bool need_da, bool need_db,
+                          py::handle da_, py::handle db_) {
+  Checker c("concat_backward");
+  Array dy = c.input_ranked(dy_, "dy", 2, 4);
+  const int64_t N = dy.dim(0), S = dy.dim(1), T = trailing_size(dy);
+  if (split < 0 || split > S)
+    c.fail_value("split: expected 0 <= split <= " + std::to_string(S) + " (dy.shape[1]), got " +
+                 std::to_string(split));
+  Array da = need_da ? c.output(da_, "da", with_axis1(dy.shape, split)) : Array{};
+  Array db = need_db ? c.output(db_, "db", with_axis1(dy.shape, S - split)) : Array{};
+  const int64_t a_row = split * T, b_row = (S - split) * T;
+  GF_DISPATCH(c, gf::concat_backward_cpu(dy.data, da.data, db.data, N, a_row, b_row),
+              gf::concat_backward_cuda(dy.data, da.data, db.data, N, a_row, b_row, stream));
+  return py::make_tuple(or_none(need_da, da), or_none(need_db, db));
+}
+
+// h [N, D], w [1, D], embed [C, D] and labels [N], checked in this order.
+struct ProjectionHeadArgs {
+  Array h, w, embed, labels;
+  int64_t N, D, C;
+  ProjectionHeadArgs(Checker& c, py::handle h_, py::handle w_, py::handle embed_,
+                     py::handle labels_) {
+    h = c.input(h_, "h", 2);
+    N = h.dim(0);
+    D = h.dim(1);
+    w = c.input(w_, "w", 2);
+    c.expect_shape(w, "w", {1, D});
+    embed = c.input(embed_, "embed", 2);
+    c.expect_shape(embed, "embed", {kAny, D});
+    C = embed.dim(0);
+    labels = class_labels(c, labels_, N, C);
+  }
+};
+
+py::object projection_head_forward(py::handle h_, py::handle w_, py::handle b_,
+                                   py::handle embed_, py::handle labels_, py::handle out_) {
+  Checker c("projection_head_forward");
+  ProjectionHeadArgs p(c, h_, w_, embed_, labels_);
+  Array b = c.optional_input(b_, "b", {1});
+  Array logits = c.output(out_, "out", {p.N, 1});
+  GF_DISPATCH(c,
+              gf::projection_head_forward_cpu(p.h.data, p.w.data, b.data, p.embed.data,
+                                              p.labels.int_data, logits.data, p.N, p.D, p.C),
+              gf::projection_head_forward_cuda(p.h.data, p.w.data, b.data, p.embed.data,
+                                               p.labels.int_data, logits.data, p.N, p.D, p.C,
+                                               stream));
+  return logits.obj;
+}
+
+py::tuple projection_head_backward(py::handle dlogits_, py::handle h_, py::handle w_,
+                                   py::handle embed_, py::handle labels_, bool need_dh,
+                                   bool need_dw, bool need_db, bool need_dembed, py::handle dh_,
+                                   py::handle dw_, py::handle db_, py::handle dembed_) {
+  Checker c("projection_head_backward");
+  ProjectionHeadArgs p(c, h_, w_, embed_, labels_);
+  Array dlogits = c.input(dlogits_, "dlogits", 2);
+  c.expect_shape(dlogits, "dlogits", {p.N, 1});
+  Array dh = need_dh ? c.output(dh_, "dh", {p.N, p.D}) : Array{};
+  Array dw = need_dw ? c.output(dw_, "dw", {1, p.D}) : Array{};
+  Array db = need_db ? c.output(db_, "db", {1}) : Array{};
+  Array dembed = need_dembed ? c.output(dembed_, "dembed", {p.C, p.D}) : Array{};
+  GF_DISPATCH(c,
+              gf::projection_head_backward_cpu(dlogits.data, p.h.data, p.w.data, p.embed.data,
+                                               p.labels.int_data, dh.data, dw.data, db.data,
+                                               dembed.data, p.N, p.D, p.C),
+              gf::projection_head_backward_cuda(dlogits.data, p.h.data, p.w.data, p.embed.data,
+                                                p.labels.int_data, dh.data, dw.data, db.data,
+                                                dembed.data, p.N, p.D, p.C, stream));
+  return py::make_tuple(or_none(need_dh, dh), or_none(need_dw, dw), or_none(need_db, db),
+                        or_none(need_dembed, dembed));
 }
 
 // ---------------------------------------------------------------------------- runtime
@@ -471,6 +608,19 @@ PYBIND11_MODULE(_C, m) {
         "loss"_a = none, "dlogits"_a = none);
   m.def("adam_step", &adam_step, "params"_a, "grads"_a, "m"_a, "v"_a, "step"_a, "lr"_a = 1e-3,
         "beta1"_a = 0.9, "beta2"_a = 0.999, "eps"_a = 1e-8);
+
+  m.def("embedding_forward", &embedding_forward, "weight"_a, "labels"_a, "out"_a = none);
+  m.def("embedding_backward", &embedding_backward, "dy"_a, "labels"_a, "num_classes"_a,
+        "dweight"_a = none);
+  m.def("concat_forward", &concat_forward, "a"_a, "b"_a, "out"_a = none);
+  m.def("concat_backward", &concat_backward, "dy"_a, "split"_a, "need_da"_a = true,
+        "need_db"_a = true, "da"_a = none, "db"_a = none);
+  m.def("projection_head_forward", &projection_head_forward, "h"_a, "w"_a, "b"_a, "embed"_a,
+        "labels"_a, "out"_a = none);
+  m.def("projection_head_backward", &projection_head_backward, "dlogits"_a, "h"_a, "w"_a,
+        "embed"_a, "labels"_a, "need_dh"_a = true, "need_dw"_a = true, "need_db"_a = true,
+        "need_dembed"_a = true, "dh"_a = none, "dw"_a = none, "db"_a = none,
+        "dembed"_a = none);
 
   m.def("cuda_compiled", &cuda_compiled);
   m.def("cuda_device_count", &cuda_device_count);
