@@ -1,8 +1,8 @@
 // projection_head_*_cuda: the projection discriminator's logit and its gradients
 // (contract in projection_head.h). Variant 1 (the only one):
-//   forward   a warp per row: lanes stride over D, each keeping its partial h·w and
-//             h·embed[label]; xor-shuffle butterflies (the same tree every time) combine the
-//             lanes, lane 0 writes the logit. Deterministic, no atomics.
+//   forward   a warp per row: lanes stride over D, each keeping its partial sum of
+//             h·(w + embed[label]); an xor-shuffle butterfly (the same tree every time)
+//             combines the lanes, lane 0 writes the logit. Deterministic, no atomics.
 //   backward  dh one thread per element; dw and dembed by class_row_sums_cuda (embedding.cu:
 //             one thread per (class, column) looping over n, the column totals as one more
 //             "class"); db by strided_sum_cuda (one block, fixed tree).
@@ -38,15 +38,10 @@ __global__ void __launch_bounds__(kHeadThreads)
   }
   const float* row = h + n * D;
   const float* e = embed + label * D;
-  float hw = 0.f, he = 0.f;
-  for (int64_t k = lane; k < D; k += 32) {
-    const float x = row[k];
-    hw += x * w[k];
-    he += x * e[k];
-  }
-  hw = warp_allreduce_sum(hw);
-  he = warp_allreduce_sum(he);
-  if (lane == 0) logits[n] = projection_head_logit(hw, he, b);
+  float dot = 0.f;
+  for (int64_t k = lane; k < D; k += 32) dot += row[k] * (w[k] + e[k]);
+  dot = warp_allreduce_sum(dot);
+  if (lane == 0) logits[n] = projection_head_logit(dot, b);
 }
 
 struct DhElement {  // dh[n, k] = dlogits[n]·(w[k] + embed[labels[n], k])

@@ -5,7 +5,7 @@
 // Shapes (row-major, contiguous; float32 unless said):
 //   h [N, D]   w [1, D] (read as [D])   b [1] or null   embed [C, D]   labels [N] int64
 //   logits [N, 1] (read as [N]); dlogits likewise
-// forward   logits[n] = (h[n]·w + h[n]·embed[labels[n]]) + b              (overwritten)
+// forward   logits[n] = h[n]·(w + embed[labels[n]]) + b                   (overwritten)
 // backward, given dlogits:
 //   dh[n, :]     = dlogits[n]·(w + embed[labels[n]])      (overwritten; skipped when null)
 //   dw           = Σ_n dlogits[n]·h[n, :]                 (overwritten; skipped when null)
@@ -14,9 +14,9 @@
 //                  a class that no label names gets zeros)
 // dw and dembed come from one pass over h (class_row_sums, embedding.h: float32, n
 // ascending for every element); db is summed in double, n ascending (CPU), or by
-// strided_sum_cuda's fixed tree (CUDA). The two dot products of a row are separate sums
-// combined at the end. Every order is fixed: bitwise the same for any CPU thread count and
-// from run to run on the GPU. Nothing is cached: backward takes h, w, embed and labels again.
+// strided_sum_cuda's fixed tree (CUDA). The factor w + embed[c] is rounded to float32 per
+// element, in the logit and in dh alike. Every order is fixed: bitwise the same for any CPU
+// thread count and from run to run on the GPU. Nothing is cached: backward takes h, w, embed and labels again.
 //
 // Labels (common/labels.h): the bindings refuse one outside [0, C) on the CPU. On CUDA, and
 // for a direct C++ caller, such a row gets a NaN logit and a NaN row of dh, and ALL of
@@ -34,10 +34,9 @@ namespace gf {
 // One element of dh: dlogit·(w + e), e the row's class embedding.
 GF_HD float projection_head_dh(float dlogit, float w, float e) { return dlogit * (w + e); }
 
-// The logit from the row's two dot products h·w and h·embed[label].
-GF_HD float projection_head_logit(float hw, float he, const float* b) {
-  const float sum = hw + he;
-  return b != nullptr ? sum + *b : sum;
+// The logit from the row's dot product h·(w + embed[label]).
+GF_HD float projection_head_logit(float dot, const float* b) {
+  return b != nullptr ? dot + *b : dot;
 }
 
 void projection_head_forward_cpu(const float* h, const float* w, const float* b,
