@@ -1,15 +1,19 @@
 // embedding (CPU): row gathers forward; class sums backward (contract: embedding.h).
 // forward copies one table row per output row (threads over rows when y is large).
-// class_row_sums (backward, and projection_head's dembed + dw) works on blocks of 256
-// columns: each task zeroes its block of every class row, then walks n ascending and adds
-// s[n]·x[n, block] onto the block of row labels[n] (and onto the column totals), so every
-// element is summed in the same order whatever the number of threads; the block of all C
-// classes stays in L1 for the model's C = 10.
+// class_row_sums (backward, and projection_head's dw + dembed), variant 2: blocks of 64
+// columns; for each block, the column totals over all rows and then each class's
+// sum over its rows (RowsByClass) accumulate in vector registers and are stored once, so
+// the only memory traffic is x (read once from memory, and again from L2 for the class
+// sums). Variant 1 (one pass of n, adding each row into a 256-column block of its class row
+// and of the totals in L1) spent its time storing partial sums: 2x linear's dw at the head's
+// shape for dw + dembed. Every element is summed in increasing n on every path (the partial
+// last block too), whatever the number of threads.
 // Tests: tests/test_embedding.py, tests/test_projection_head.py.
 #include "embedding/embedding.h"
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 
 #include "common/cpu_isa.h"
 #include "common/labels.h"
@@ -32,40 +36,60 @@ struct GatherRow {  // y[n, :] = weight[labels[n], :]
   }
 };
 
-constexpr int64_t kSumColumns = 256;  // columns per task: the C class rows' block stays in L1
-
+// total[k0 .. k0 + width) and every class's sums[c, k0 .. k0 + width) for one block.
 struct ClassRowSums {
+  // Columns per block: 4 AVX-512 / 8 AVX2 / 16 SSE vectors of accumulators; 4 cache lines of
+  // each row per block.
+  static constexpr int64_t kBlock = 64;
   const float *x, *scale;
-  const int64_t* labels;
+  const RowsByClass* rows;  // null when sums is
   float *sums, *total;
   int64_t N, D, C;
+
+  template <int W>  // lanes: the SIMD path's vector width
   GF_INLINE void operator()(int64_t block) const {
-    const int64_t k0 = block * kSumColumns, width = std::min(kSumColumns, D - k0);
-    if (sums != nullptr)
-      for (int64_t c = 0; c < C; ++c) std::fill(sums + c * D + k0, sums + c * D + k0 + width, 0.f);
-    float acc[kSumColumns] = {};  // total's block
-    bool bad_label = false;
-    for (int64_t n = 0; n < N; ++n) {
-      const float s = scale != nullptr ? scale[n] : 1.f;  // 1·x is exact, fused or not
-      const float* row = x + n * D + k0;
-      if (total != nullptr) {
-#pragma omp simd
-        for (int64_t j = 0; j < width; ++j) acc[j] += s * row[j];
-      }
-      if (sums == nullptr) continue;
-      const int64_t label = labels[n];
-      if (!label_in_range(label, C)) {
-        bad_label = true;
-        continue;
-      }
-      float* out = sums + label * D + k0;
-#pragma omp simd
-      for (int64_t j = 0; j < width; ++j) out[j] += s * row[j];
+    const int64_t k0 = block * kBlock, width = std::min(kBlock, D - k0);
+    if (total != nullptr) sum_rows<W>(nullptr, 0, N, k0, width, total + k0);
+    if (sums == nullptr) return;
+    for (int64_t c = 0; c < C; ++c) {
+      float* out = sums + c * D + k0;
+      if (rows->any_bad_label())
+        std::fill(out, out + width, label_nan());
+      else
+        sum_rows<W>(rows->order.data(), rows->first[c], rows->first[c + 1], k0, width, out);
     }
-    if (total != nullptr) std::copy(acc, acc + width, total + k0);
-    if (bad_label)
-      for (int64_t c = 0; c < C; ++c)
-        std::fill(sums + c * D + k0, sums + c * D + k0 + width, label_nan());
+  }
+
+  // out[j] = Σ_{i in [begin, end)} s[n]·x[n, k0 + j] for j < width, n = order[i] (or i when
+  // order is null), i ascending: in registers for a whole block, per column for the last.
+  template <int W>
+  GF_INLINE void sum_rows(const int64_t* order, int64_t begin, int64_t end, int64_t k0,
+                          int64_t width, float* out) const {
+    using V = typename FloatVec<W>::type;
+    constexpr int64_t kVecs = kBlock / W;
+    if (width == kBlock) {
+      V acc[kVecs] = {};
+      for (int64_t i = begin; i < end; ++i) {
+        const int64_t n = order != nullptr ? order[i] : i;
+        const V s = V{} + (scale != nullptr ? scale[n] : 1.f);  // 1·x is exact, fused or not
+        const float* row = x + n * D + k0;
+        for (int64_t r = 0; r < kVecs; ++r) {
+          V xv;
+          std::memcpy(&xv, row + r * W, sizeof(xv));
+          acc[r] += s * xv;
+        }
+      }
+      std::memcpy(out, acc, sizeof(acc));
+      return;
+    }
+    float acc[kBlock] = {};
+    for (int64_t i = begin; i < end; ++i) {
+      const int64_t n = order != nullptr ? order[i] : i;
+      const float s = scale != nullptr ? scale[n] : 1.f;
+      const float* row = x + n * D + k0;
+      for (int64_t j = 0; j < width; ++j) acc[j] += s * row[j];
+    }
+    std::copy(acc, acc + width, out);
   }
 };
 
@@ -76,12 +100,23 @@ void embedding_forward_cpu(const float* weight, const int64_t* labels, float* y,
   rows_cpu(N, kParallelGrain / std::max<int64_t>(D, 1), GatherRow{weight, labels, y, D, C});
 }
 
+RowsByClass::RowsByClass(const int64_t* labels, int64_t N, int64_t C)
+    : order(static_cast<size_t>(N)), first(static_cast<size_t>(C) + 2, 0) {
+  const auto bucket = [&](int64_t n) { return label_in_range(labels[n], C) ? labels[n] : C; };
+  for (int64_t n = 0; n < N; ++n) ++first[bucket(n) + 1];
+  for (int64_t b = 0; b <= C; ++b) first[b + 1] += first[b];
+  std::vector<int64_t> next(first.begin(), first.end() - 1);
+  for (int64_t n = 0; n < N; ++n) order[next[bucket(n)]++] = n;
+}
+
 void class_row_sums_cpu(const float* x, const float* scale, const int64_t* labels, float* sums,
                         float* total, int64_t N, int64_t D, int64_t C) {
   if (sums == nullptr && total == nullptr) return;
-  const int64_t blocks = (D + kSumColumns - 1) / kSumColumns;
-  rows_cpu(blocks, kParallelGrain / std::max<int64_t>(N * kSumColumns, 1),
-           ClassRowSums{x, scale, labels, sums, total, N, D, C});
+  std::optional<RowsByClass> rows;
+  if (sums != nullptr) rows.emplace(labels, N, C);
+  constexpr int64_t kBlock = ClassRowSums::kBlock;
+  vector_rows_cpu((D + kBlock - 1) / kBlock, kParallelGrain / std::max<int64_t>(N * kBlock, 1),
+                  ClassRowSums{x, scale, rows ? &*rows : nullptr, sums, total, N, D, C});
 }
 
 void embedding_backward_cpu(const float* dy, const int64_t* labels, float* dweight, int64_t N,

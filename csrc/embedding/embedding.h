@@ -16,7 +16,8 @@
 // dw in one pass over h):
 //   sums[c, :] = Σ_{n: labels[n] = c} s[n]·x[n, :]   (overwritten; skipped when sums is null)
 //   total[:]   = Σ_n s[n]·x[n, :]                      (overwritten; skipped when total is null)
-// with s[n] = scale[n], or 1 when scale is null; n ascending for every element.
+// with s[n] = scale[n], or 1 when scale is null; n ascending for every element, each term
+// added as one fused multiply-add onto the float32 partial sum (s = 1 makes it an add).
 //
 // Labels (common/labels.h): the bindings refuse one outside [0, C) on the CPU. On CUDA, and
 // for a direct C++ caller, forward writes NaN in that row of y; backward (class_row_sums)
@@ -26,10 +27,20 @@
 #pragma once
 
 #include <cstdint>
+#include <vector>
 
 #include "common/check.h"
 
 namespace gf {
+
+// The rows of a batch grouped by class, for the CPU kernels: the rows of class c are
+// order[first[c] .. first[c + 1]) in increasing n; rows with a label outside [0, C) are
+// order[first[C] .. first[C + 1] = N). A stable counting sort, O(N + C).
+struct RowsByClass {
+  std::vector<int64_t> order, first;
+  RowsByClass(const int64_t* labels, int64_t N, int64_t C);
+  bool any_bad_label() const { return first[first.size() - 2] != first.back(); }
+};
 
 void embedding_forward_cpu(const float* weight, const int64_t* labels, float* y, int64_t N,
                            int64_t D, int64_t C);
