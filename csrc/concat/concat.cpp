@@ -1,6 +1,7 @@
 // concat (CPU): per sample, one memcpy per part (contract: concat.h); threads over samples
 // when the copy is large enough to pay for the fork.
 // Tests: tests/test_concat.py.
+// Benchmark: python benchmarks/conditional_ops.py (beside NumPy; `pytest benchmarks/` too).
 #include "concat/concat.h"
 
 #include <algorithm>

@@ -9,6 +9,7 @@
 // shape for dw + dembed. Every element is summed in increasing n on every path (the partial
 // last block too), whatever the number of threads.
 // Tests: tests/test_embedding.py, tests/test_projection_head.py.
+// Benchmark: python benchmarks/conditional_ops.py (beside NumPy; `pytest benchmarks/` too).
 #include "embedding/embedding.h"
 
 #include <algorithm>

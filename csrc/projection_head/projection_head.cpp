@@ -12,6 +12,7 @@
 // while every row's block is written: 1.5x faster than row by row, where w and the class row
 // came from L2); dw and dembed by class_row_sums (embedding.h); db in double, n ascending.
 // Tests: tests/test_projection_head.py.
+// Benchmark: python benchmarks/conditional_ops.py (beside NumPy; `pytest benchmarks/` too).
 #include "projection_head/projection_head.h"
 
 #include <algorithm>
