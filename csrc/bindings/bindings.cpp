@@ -422,11 +422,27 @@ py::object embedding_forward(py::handle weight_, py::handle labels_, py::handle 
   return y.obj;
 }
 
-py::object embedding_backward(py::handle dy_, py::handle labels_, int64_t num_classes,
+// A Python int (or NumPy integer) that fits in int64; anything else is a TypeError and an
+// int beyond int64 a ValueError, both naming the op and the argument.
+int64_t int_arg(const Checker& c, py::handle v, const char* name) {
+  if (!PyIndex_Check(v.ptr()))
+    throw py::type_error(std::string(c.op()) + ": " + name + ": expected an int, got " +
+                         py::repr(v).cast<std::string>());
+  auto index = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+  if (!index) throw py::error_already_set();
+  try {
+    return index.cast<int64_t>();
+  } catch (const py::cast_error&) {
+    c.fail_value(std::string(name) + ": " + py::repr(v).cast<std::string>() +
+                 " does not fit in int64");
+  }
+}
+
+py::object embedding_backward(py::handle dy_, py::handle labels_, py::handle num_classes,
                               py::handle dweight_) {
   Checker c("embedding_backward");
   Array dy = c.input(dy_, "dy", 2);
-  const int64_t N = dy.dim(0), D = dy.dim(1), C = num_classes;
+  const int64_t N = dy.dim(0), D = dy.dim(1), C = int_arg(c, num_classes, "num_classes");
   if (C < 0) c.fail_value("num_classes: expected >= 0, got " + std::to_string(C));
   Array labels = class_labels(c, labels_, N, C);
   Array dweight = c.output(dweight_, "dweight", {C, D});
@@ -462,11 +478,12 @@ py::object concat_forward(py::handle a_, py::handle b_, py::handle out_) {
   return y.obj;
 }
 
-py::tuple concat_backward(py::handle dy_, int64_t split, bool need_da, bool need_db,
+py::tuple concat_backward(py::handle dy_, py::handle split_, bool need_da, bool need_db,
                           py::handle da_, py::handle db_) {
   Checker c("concat_backward");
   Array dy = c.input_ranked(dy_, "dy", 2, 4);
   const int64_t N = dy.dim(0), S = dy.dim(1), T = trailing_size(dy);
+  const int64_t split = int_arg(c, split_, "split");
   if (split < 0 || split > S)
     c.fail_value("split: expected 0 <= split <= " + std::to_string(S) + " (dy.shape[1]), got " +
                  std::to_string(split));
