@@ -394,15 +394,17 @@ def projection_head_forward(h, w, b, embed, labels, out=None):
     inner product of the features with the embedding of the sample's class.
 
     h [N, D], w [1, D], b [1] or None, embed [C, D], labels [N] int64 in [0, C)
-      ->  logits [N, 1] = h·wᵀ + b + Σ_d h[n, d]·embed[labels[n], d]
+      ->  logits [N, 1] = h·wᵀ + b + Σ_d h[n, d]·embed[labels[n], d],
+          computed as h[n]·(w + embed[labels[n]]) + b (as the kernels do, so that an inf
+          meets the same sums: the gradient's factor is that same w + embed[labels[n]])
     A label outside [0, C) raises ValueError (CUDA: NaN in that row's logit).
     """
     h64, e64 = _f64(h), _f64(embed)                            # [N, D], [C, D]
     labels = _class_labels("projection_head_forward", labels, len(h64), len(e64))
-    logits = h64 @ _f64(w).T                                   # [N, 1]
+    v = _f64(w) + e64[labels]                                  # [N, D]: each row's w + embed
+    logits = np.sum(h64 * v, axis=1, keepdims=True)            # [N, 1]
     if b is not None:
         logits = logits + _f64(b)
-    logits = logits + np.sum(h64 * e64[labels], axis=1, keepdims=True)
     return _emit(logits, h, out)
 
 
