@@ -1,7 +1,6 @@
 """CPU results do not depend on the thread count (bitwise), and ops called from several
 Python threads at once give the same results as called one at a time, for every op family
-(linear, conv, batchnorm, the elementwise ops and dropout, the loss and Adam, and the
-conditional GAN's embedding, concat and projection head)."""
+(linear, conv, batchnorm, the elementwise ops and dropout, the loss and Adam)."""
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -64,25 +63,7 @@ def loss_and_adam_step(rng):
     return step
 
 
-def conditional_step(rng):
-    # The conditional GAN's ops at the model's sizes: 31 column blocks of one-hot planes,
-    # 128 head rows in class order.
-    labels = rng.permutation(np.arange(256) % 10).astype(np.int64)
-    planes, dy = random_f32(rng, (10, 7840)), random_f32(rng, (256, 7840))
-    h, w, b, embed = (random_f32(rng, s) for s in [(256, 6272), (1, 6272), (1,), (10, 6272)])
-    dlogits = random_f32(rng, (256, 1))
-    x, y = random_f32(rng, (64, 1, 28, 28)), random_f32(rng, (64, 10, 28, 28))
-
-    def step():
-        return [ops.embedding_forward(planes, labels), ops.embedding_backward(dy, labels, 10),
-                ops.concat_forward(x, y), *ops.concat_backward(ops.concat_forward(x, y), 1),
-                ops.projection_head_forward(h, w, b, embed, labels),
-                *ops.projection_head_backward(dlogits, h, w, embed, labels)]
-    return step
-
-
-STEPS = [linear_step, conv_step, batchnorm_step, elementwise_step, loss_and_adam_step,
-         conditional_step]
+STEPS = [linear_step, conv_step, batchnorm_step, elementwise_step, loss_and_adam_step]
 
 
 @pytest.fixture

@@ -28,23 +28,6 @@ def _calls(rng):
         ("dropout_forward", ops.dropout_forward, (x4, 0.3, 99)),
         ("dropout_backward", ops.dropout_backward, (x4, 0.3, 99)),
         ("bce_with_logits", ops.bce_with_logits, (a(64, 1), np.ones((64, 1), np.float32))),
-        *_conditional_calls(rng, a),
-    ]
-
-
-def _conditional_calls(rng, a):
-    """The conditional GAN's ops at the model's shapes (labels: every class, in random order)."""
-    labels = rng.permutation(np.arange(128) % 10).astype(np.int64)
-    h, embed, dlogits = a(128, 6272), a(10, 6272), a(128, 1)
-    return [
-        ("embedding_forward", ops.embedding_forward, (a(10, 7840), labels)),
-        ("embedding_backward", ops.embedding_backward, (a(128, 7840), labels, 10)),
-        ("concat_forward", ops.concat_forward, (a(7, 1, 28, 28), a(7, 10, 28, 28))),
-        ("concat_backward", ops.concat_backward, (a(7, 11, 28, 28), 1)),
-        ("projection_head_forward", ops.projection_head_forward,
-         (h, a(1, 6272), a(1), embed, labels)),
-        ("projection_head_backward", ops.projection_head_backward,
-         (dlogits, h, a(1, 6272), embed, labels)),
     ]
 
 
@@ -52,18 +35,12 @@ def _as_tuple(r):
     return r if isinstance(r, tuple) else (r,)
 
 
-def _is_labels(v):
-    return isinstance(v, np.ndarray) and v.dtype == np.int64
-
-
 def _run(backend, op, args):
-    """Run op on copies of args moved to backend (int64 labels stay int64); returns outputs
-    and in-place args (every float array argument)."""
-    moved = [backend.xp.asarray(v) if _is_labels(v) else
-             backend.asarray(v) if isinstance(v, np.ndarray) else v for v in args]
+    """Run op on copies of args moved to backend; returns outputs and in-place args."""
+    moved = [backend.asarray(v) if isinstance(v, np.ndarray) else v for v in args]
     outs = _as_tuple(op(*moved))
-    return [backend.to_numpy(o) for o in outs] + [backend.to_numpy(v) for v, arg in zip(moved, args)
-                                                   if isinstance(arg, np.ndarray) and not _is_labels(arg)]
+    return [backend.to_numpy(o) for o in outs] + [backend.to_numpy(v) for v in moved
+                                                   if not isinstance(v, (int, float))]
 
 
 def test_cuda_matches_cpu(cuda_backend, rng):

@@ -122,6 +122,29 @@ CASES = {
 }
 
 
+def _label_calls(labels):
+    """Every op that takes class labels, called with these 4 labels (C = 3 classes)."""
+    w1, dy1 = f32(1, 5), f32(4, 1)
+    return {
+        "softmax_cross_entropy": lambda: ops.softmax_cross_entropy(f32(4, 3), labels),
+        "embedding_forward": lambda: ops.embedding_forward(w2, labels),
+        "embedding_backward": lambda: ops.embedding_backward(x2, labels, 3),
+        "projection_head_forward": lambda: ops.projection_head_forward(x2, w1, None, w2, labels),
+        "projection_head_backward": lambda: ops.projection_head_backward(dy1, x2, w1, w2, labels),
+    }
+
+
+@pytest.mark.parametrize("op", list(_label_calls(None)))
+@pytest.mark.parametrize("bad", [-(2 ** 63), -1, 3, 4, 2 ** 63 - 1])
+@pytest.mark.parametrize("at", [0, 3])
+def test_every_out_of_range_label_is_refused_on_the_cpu(op, bad, at):
+    labels = np.array([0, 2, 1, 2])
+    labels[at] = bad
+    with pytest.raises(ValueError) as info:
+        _label_calls(labels)[op]()
+    assert f"{op}: labels: expected class indices in [0, 3), got {bad} at index {at}" in str(info.value)
+
+
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))
 def test_bad_input_raises_a_clear_error(case):
     call, exc, words = CASES[case]

@@ -82,7 +82,6 @@ def _small_calls():
     p, grad, m, v = f(32), f(32), np.zeros(32, np.float32), np.zeros(32, np.float32)
     z, t = f(8, 1), np.full((8, 1), 0.5, np.float32)
     bias = f(3)
-    labels, head_w = np.array([0, 2, 1, 2]), f(1, 6)
     _, mean, rstd = ops.batchnorm_forward(x4, g, b, rm, rv)
 
     def bad():
@@ -93,10 +92,6 @@ def _small_calls():
         try:
             ops.conv2d_forward(x4, w4, stride="x")
         except TypeError:
-            pass
-        try:
-            ops.embedding_forward(w2, labels + 3)
-        except ValueError:
             pass
 
     return [
@@ -114,12 +109,6 @@ def _small_calls():
         lambda: ops.dropout_backward(x2, 0.3, 1),
         lambda: ops.bce_with_logits(z, t),
         lambda: ops.adam_step(p, grad, m, v, 1),
-        lambda: ops.embedding_forward(w2, labels),
-        lambda: ops.embedding_backward(x2, labels, 3),
-        lambda: ops.concat_forward(x4, dy4),
-        lambda: ops.concat_backward(x4, 1),
-        lambda: ops.projection_head_forward(x2, head_w, None, w2, labels),
-        lambda: ops.projection_head_backward(z[:4], x2, head_w, w2, labels),
         bad,
     ]
 
@@ -136,11 +125,11 @@ def test_ops_do_not_leak(one_thread):
     run(500)                                         # warm-up: allocator pools fill
     before = rss_bytes()
     t0 = time.perf_counter()
-    run(5000)                                        # 5000 rounds x 21 ops (+ 3 raising)
+    run(5000)                                        # 5000 rounds x 15 ops (+ 2 raising)
     grown = rss_bytes() - before
     assert grown < 2 * 2 ** 20, (
         f"RSS grew {grown / 2 ** 20:.1f} MiB over 5000 rounds of every op "
-        f"({(time.perf_counter() - t0):.1f}s): a leak of about {grown // 120000} bytes a call")
+        f"({(time.perf_counter() - t0):.1f}s): a leak of about {grown // 85000} bytes a call")
 
 
 @needs_rss
