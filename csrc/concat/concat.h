@@ -8,7 +8,7 @@
 // backward  da[n] = dy[n, :a_row];  db[n] = dy[n, a_row:]     (overwritten; each skipped
 //           when null)
 // Pure copies: bitwise exact on both backends. Nothing is cached.
-// Tests: tests/test_concat.py.
+// Tests: tests/test_concat.py, tests/op_cases_conditional.py (the table's sweeps).
 #pragma once
 
 #include <cstdint>

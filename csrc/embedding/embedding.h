@@ -13,17 +13,18 @@
 // Nothing is cached.
 //
 // class_row_sums is backward's general form, shared with projection_head (its dembed and
-// dw in one pass over h):
+// dw, block by block of columns of h):
 //   sums[c, :] = Σ_{n: labels[n] = c} s[n]·x[n, :]   (overwritten; skipped when sums is null)
 //   total[:]   = Σ_n s[n]·x[n, :]                      (overwritten; skipped when total is null)
 // with s[n] = scale[n], or 1 when scale is null; n ascending for every element, each term
-// added as one fused multiply-add onto the float32 partial sum (s = 1 makes it an add).
+// s[n]·x added onto the float32 partial sum (fused on the GPU and the CPU paths with FMA;
+// with s = 1 an exact add either way).
 //
 // Labels (common/labels.h): the bindings refuse one outside [0, C) on the CPU. On CUDA, and
 // for a direct C++ caller, forward writes NaN in that row of y; backward (class_row_sums)
 // writes NaN in ALL of dweight / sums (a row that belongs to no class makes every class's
 // sum suspect); total does not depend on labels and stays finite.
-// Tests: tests/test_embedding.py.
+// Tests: tests/test_embedding.py, tests/op_cases_conditional.py (the table's sweeps).
 #pragma once
 
 #include <cstdint>

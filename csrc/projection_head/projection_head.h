@@ -21,7 +21,7 @@
 // Labels (common/labels.h): the bindings refuse one outside [0, C) on the CPU. On CUDA, and
 // for a direct C++ caller, such a row gets a NaN logit and a NaN row of dh, and ALL of
 // dembed is NaN (the row belongs to no class); dw and db do not depend on the labels.
-// Tests: tests/test_projection_head.py.
+// Tests: tests/test_projection_head.py, tests/op_cases_conditional.py (the table's sweeps).
 #pragma once
 
 #include <cstdint>
