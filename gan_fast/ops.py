@@ -136,6 +136,8 @@ def batch_indices(out, seed, step, n_items, batch_size, steps_per_epoch):
 @_twin_of(reference.gather_rows)
 def gather_rows(src, idx, out=None):
     return _C.gather_rows(src, idx, out)
+
+
 # ------------------------------------------------------------------------------ quality recipe
 @_twin_of(reference.minibatch_stddev_forward)
 def minibatch_stddev_forward(x, group_size=4, eps=1e-8, out=None):
@@ -160,3 +162,37 @@ def spectral_norm_backward(dw_sn, w_sn, u, v, sigma, dw=None):
 @_twin_of(reference.ema_update)
 def ema_update(average, value, decay, step):
     return _C.ema_update(average, value, decay, step)
+
+
+# ------------------------------------------------------------------------------ conditional GAN
+@_twin_of(reference.embedding_forward)
+def embedding_forward(weight, labels, out=None):
+    return _C.embedding_forward(weight, labels, out)
+
+
+@_twin_of(reference.embedding_backward)
+def embedding_backward(dy, labels, num_classes, dweight=None):
+    return _C.embedding_backward(dy, labels, num_classes, dweight)
+
+
+@_twin_of(reference.concat_forward)
+def concat_forward(a, b, out=None):
+    return _C.concat_forward(a, b, out)
+
+
+@_twin_of(reference.concat_backward)
+def concat_backward(dy, split, need_da=True, need_db=True, da=None, db=None):
+    return _C.concat_backward(dy, split, need_da, need_db, da, db)
+
+
+@_twin_of(reference.projection_head_forward)
+def projection_head_forward(h, w, b, embed, labels, out=None):
+    return _C.projection_head_forward(h, w, b, embed, labels, out)
+
+
+@_twin_of(reference.projection_head_backward)
+def projection_head_backward(dlogits, h, w, embed, labels, need_dh=True, need_dw=True,
+                             need_db=True, need_dembed=True, dh=None, dw=None, db=None,
+                             dembed=None):
+    return _C.projection_head_backward(dlogits, h, w, embed, labels, need_dh, need_dw, need_db,
+                                       need_dembed, dh, dw, db, dembed)

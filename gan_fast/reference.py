@@ -25,6 +25,9 @@ __all__ = [
     "minibatch_stddev_forward", "minibatch_stddev_backward",
     "spectral_norm_forward", "spectral_norm_backward",
     "ema_update",
+    "embedding_forward", "embedding_backward",
+    "concat_forward", "concat_backward",
+    "projection_head_forward", "projection_head_backward",
 ]
 
 
@@ -293,6 +296,22 @@ def leaky_relu_dropout_backward(dy, x, slope, p, seed, step=None, dx=None):
 
 
 # ------------------------------------------------------------------------------ loss
+def _class_labels(op, labels, n, num_classes):
+    """labels as an array of shape (n,) (any length when n is None) whose entries are class
+    indices in [0, num_classes); anything else raises ValueError naming op and the first
+    bad index, as the CPU kernels do."""
+    labels = np.asarray(labels)
+    if labels.ndim != 1 or (n is not None and labels.shape != (n,)):
+        raise ValueError(f"{op}: labels: expected shape ({'?' if n is None else n},), "
+                         f"got {labels.shape}")
+    bad = (labels < 0) | (labels >= num_classes)
+    if bad.any():
+        i = int(np.argmax(bad))
+        raise ValueError(f"{op}: labels: expected class indices in [0, {num_classes}), "
+                         f"got {int(labels[i])} at index {i}")
+    return labels
+
+
 def bce_with_logits(logits, targets, loss=None, dlogits=None):
     """Mean binary cross-entropy on logits, and its gradient, in one pass.
 
@@ -318,15 +337,8 @@ def softmax_cross_entropy(logits, labels, loss=None, dlogits=None):
     (the CUDA kernel, which cannot check without a host copy, writes NaN instead).
     """
     z = _f64(logits)                                           # [N, C]
-    labels = np.asarray(labels)
     N, C = z.shape
-    if labels.shape != (N,):
-        raise ValueError(f"softmax_cross_entropy: labels: expected shape ({N},), "
-                         f"got {labels.shape}")
-    if labels.size and (labels.min() < 0 or labels.max() >= C):
-        bad = int(np.argmax((labels < 0) | (labels >= C)))
-        raise ValueError(f"softmax_cross_entropy: labels: expected class indices in [0, {C}), "
-                         f"got {int(labels[bad])} at index {bad}")
+    labels = _class_labels("softmax_cross_entropy", labels, N, C)
     rows = np.arange(N)
     m = z.max(axis=1, keepdims=True)                           # [N, 1]
     e = np.exp(z - m)                                          # [N, C], each ≤ 1
@@ -534,6 +546,8 @@ def gather_rows(src, idx, out=None):
         return rows
     out[...] = rows
     return out
+
+
 # ------------------------------------------------------------------------------ quality recipe
 # Issue #12: the discriminator's minibatch standard deviation and spectral normalisation, and
 # the generator's weight average.
@@ -630,3 +644,102 @@ def ema_update(average, value, decay, step):
     step = int(np.asarray(step).reshape(-1)[0])
     beta = min(decay, (1 + step) / (10 + step))
     average[...] = beta * _f64(average) + (1 - beta) * _f64(value)
+
+
+# ------------------------------------------------------------------------------ conditional GAN
+# Labels outside [0, C) raise ValueError here and in the CPU kernels; the CUDA kernels, which
+# cannot check without a host copy, write NaN where such a label reaches (each docstring says
+# where).
+def embedding_forward(weight, labels, out=None):
+    """y = weight[labels]: one row of the table per label.
+
+    weight [C, D], labels [N] int64 in [0, C)  ->  y [N, D]
+    A label outside [0, C) raises ValueError (CUDA: NaN in that row of y).
+    """
+    w64 = _f64(weight)                                         # [C, D]
+    labels = _class_labels("embedding_forward", labels, None, len(w64))
+    return _emit(w64[labels], weight, out)                     # [N, D]
+
+
+def embedding_backward(dy, labels, num_classes, dweight=None):
+    """Gradient of embedding_forward with respect to the table.
+
+    dy [N, D], labels [N] int64 in [0, num_classes)  ->  dweight [num_classes, D] with
+    dweight[c] = Σ over the n with labels[n] = c of dy[n] (summed in increasing n; a class
+    no label names gets zeros). A label outside [0, num_classes) raises ValueError (CUDA:
+    all of dweight is NaN).
+    """
+    dy64 = _f64(dy)                                            # [N, D]
+    if num_classes < 0:
+        raise ValueError(f"embedding_backward: num_classes: expected >= 0, got {num_classes}")
+    labels = _class_labels("embedding_backward", labels, len(dy64), num_classes)
+    g = np.zeros((num_classes, dy64.shape[1]))                 # [C, D]
+    for c in range(num_classes):
+        g[c] = dy64[labels == c].sum(axis=0)
+    return _emit(g, dy, dweight)
+
+
+def concat_forward(a, b, out=None):
+    """y = a and b joined along axis 1 (for images [N, C, H, W]: a's channels, then b's).
+
+    a [N, A, ...], b [N, B, ...] of rank 2 to 4 with equal N and trailing dims
+      ->  y [N, A + B, ...]
+    """
+    return _emit(np.concatenate([_f64(a), _f64(b)], axis=1), a, out)
+
+
+def concat_backward(dy, split, need_da=True, need_db=True, da=None, db=None):
+    """Gradient of concat_forward: dy split along axis 1 after its first `split` entries.
+
+    dy [N, S, ...] of rank 2 to 4, 0 ≤ split ≤ S  ->  (da [N, split, ...],
+    db [N, S − split, ...]); an entry is None when its need_* flag is False.
+    """
+    dy64 = _f64(dy)
+    if not 0 <= split <= dy64.shape[1]:
+        raise ValueError(f"concat_backward: split: expected 0 <= split <= {dy64.shape[1]} "
+                         f"(dy.shape[1]), got {split}")
+    ga = _emit(dy64[:, :split], dy, da) if need_da else None   # [N, split, ...]
+    gb = _emit(dy64[:, split:], dy, db) if need_db else None   # [N, S − split, ...]
+    return ga, gb
+
+
+def projection_head_forward(h, w, b, embed, labels, out=None):
+    """The projection discriminator's logit (Miyato & Koyama 2018): a linear logit plus the
+    inner product of the features with the embedding of the sample's class.
+
+    h [N, D], w [1, D], b [1] or None, embed [C, D], labels [N] int64 in [0, C)
+      ->  logits [N, 1] = h·wᵀ + b + Σ_d h[n, d]·embed[labels[n], d],
+          computed as h[n]·(w + embed[labels[n]]) + b (as the kernels do, so that an inf
+          meets the same sums: the gradient's factor is that same w + embed[labels[n]])
+    A label outside [0, C) raises ValueError (CUDA: NaN in that row's logit).
+    """
+    h64, e64 = _f64(h), _f64(embed)                            # [N, D], [C, D]
+    labels = _class_labels("projection_head_forward", labels, len(h64), len(e64))
+    v = _f64(w) + e64[labels]                                  # [N, D]: each row's w + embed
+    logits = np.sum(h64 * v, axis=1, keepdims=True)            # [N, 1]
+    if b is not None:
+        logits = logits + _f64(b)
+    return _emit(logits, h, out)
+
+
+def projection_head_backward(dlogits, h, w, embed, labels, need_dh=True, need_dw=True,
+                             need_db=True, need_dembed=True, dh=None, dw=None, db=None,
+                             dembed=None):
+    """Gradients of projection_head_forward.
+
+    dlogits [N, 1], h [N, D], w [1, D], embed [C, D], labels [N] int64 in [0, C)
+      ->  (dh [N, D] = dlogits·(w + embed[labels]),  dw [1, D] = Σ_n dlogits[n]·h[n],
+           db [1] = Σ_n dlogits[n],  dembed [C, D] with dembed[c] = Σ over the n with
+           labels[n] = c of dlogits[n]·h[n] (summed in increasing n; zeros for a class no
+           label names)); an entry is None when its need_* flag is False.
+    A label outside [0, C) raises ValueError (CUDA: NaN in that row of dh and in all of
+    dembed; dw and db do not depend on the labels).
+    """
+    g, h64, e64 = _f64(dlogits), _f64(h), _f64(embed)          # [N, 1], [N, D], [C, D]
+    labels = _class_labels("projection_head_backward", labels, len(h64), len(e64))
+    gh = _emit(g * (_f64(w) + e64[labels]), h, dh) if need_dh else None     # [N, D]
+    gw = _emit(g.T @ h64, h, dw) if need_dw else None                       # [1, D]
+    gb = _emit(g.sum(axis=0), h, db) if need_db else None                   # [1]
+    ge = (_emit(embedding_backward(g * h64, labels, len(e64)), h, dembed)   # [C, D]
+          if need_dembed else None)
+    return gh, gw, gb, ge

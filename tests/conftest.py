@@ -50,6 +50,29 @@ class Backend:
         return self.name
 
 
+def draw_labels(rng, N, C, coverage="all"):
+    """N int64 class labels in [0, C). coverage "all": every class appears (when N >= C), in
+    random order; "some_absent": drawn from a random half of the classes, so the others
+    have no rows (their gradient rows must come out as exact zeros)."""
+    if coverage == "all":
+        return rng.permutation(np.arange(N) % C).astype(np.int64)
+    present = rng.choice(C, size=max(1, C // 2), replace=False)
+    return rng.choice(present, size=N).astype(np.int64)
+
+
+def results_per_thread_count(fn, counts=(1, 2, 3)):
+    """fn() (a list of NumPy arrays) run under each CPU thread count; the count is restored."""
+    before = gan_fast.get_num_threads()
+    try:
+        results = []
+        for n in counts:
+            gan_fast.set_num_threads(n)
+            results.append(fn())
+        return results
+    finally:
+        gan_fast.set_num_threads(before)
+
+
 def _cuda_skip_reason():
     if not gan_fast._C.cuda_compiled():
         return "gan_fast was built without CUDA (no nvcc at build time)"

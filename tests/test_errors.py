@@ -113,9 +113,70 @@ CASES = {
     "ema size mismatch": (lambda: ops.ema_update(f32(5), f32(4), 0.999, 1), ValueError, ["value", "(5,)", "(4,)"]),
     "ema 2-d": (lambda: ops.ema_update(f32(2, 5), f32(2, 5), 0.999, 1), ValueError, ["average", "(?,)", "(2, 5)"]),
     "ema read-only average": (lambda: ops.ema_update(read_only(f32(5)), f32(5), 0.999, 1), ValueError, ["average", "writable"]),
+    # conditional GAN ops (issue #15)
+    "embedding label too large": (lambda: ops.embedding_forward(w2, np.array([0, 3])), ValueError, ["embedding_forward", "labels", "[0, 3)", "got 3 at index 1"]),
+    "embedding negative label": (lambda: ops.embedding_forward(w2, np.array([-1])), ValueError, ["labels", "got -1 at index 0"]),
+    "embedding labels int32": (lambda: ops.embedding_forward(w2, np.zeros(4, np.int32)), TypeError, ["embedding_forward", "labels", "int64", "int32"]),
+    "embedding labels float": (lambda: ops.embedding_forward(w2, f32(4)), TypeError, ["labels", "int64", "float32"]),
+    "embedding labels 2-d": (lambda: ops.embedding_forward(w2, np.zeros((4, 1), np.int64)), ValueError, ["labels", "1 dimensions"]),
+    "embedding weight 1-d": (lambda: ops.embedding_forward(f32(5), np.zeros(4, np.int64)), ValueError, ["weight", "2 dimensions"]),
+    "embedding weight float64": (lambda: ops.embedding_forward(w2.astype(np.float64), np.zeros(4, np.int64)), TypeError, ["weight", "float32"]),
+    "embedding out shape": (lambda: ops.embedding_forward(w2, np.zeros(4, np.int64), out=f32(4, 4)), ValueError, ["out", "(4, 5)", "(4, 4)"]),
+    "embedding backward label too large": (lambda: ops.embedding_backward(x2, np.array([0, 1, 9, 2]), 9), ValueError, ["embedding_backward", "labels", "[0, 9)", "got 9 at index 2"]),
+    "embedding backward labels shape": (lambda: ops.embedding_backward(x2, np.zeros(3, np.int64), 10), ValueError, ["labels", "(4,)", "(3,)"]),
+    "embedding backward negative classes": (lambda: ops.embedding_backward(x2, np.zeros(4, np.int64), -1), ValueError, ["num_classes", ">= 0"]),
+    "embedding backward float classes": (lambda: ops.embedding_backward(x2, np.zeros(4, np.int64), 2.5), TypeError, ["embedding_backward", "num_classes", "expected an int", "2.5"]),
+    "embedding backward huge classes": (lambda: ops.embedding_backward(x2, np.zeros(4, np.int64), 2 ** 64), ValueError, ["num_classes", "does not fit in int64"]),
+    "concat backward split None": (lambda: ops.concat_backward(x2, None), TypeError, ["concat_backward", "split", "expected an int", "None"]),
+    "embedding backward dweight shape": (lambda: ops.embedding_backward(x2, np.zeros(4, np.int64), 3, dweight=f32(4, 5)), ValueError, ["dweight", "(3, 5)", "(4, 5)"]),
+    "concat rank 1": (lambda: ops.concat_forward(f32(4), f32(4)), ValueError, ["concat_forward", "a", "2 to 4 dimensions"]),
+    "concat rank 5": (lambda: ops.concat_forward(f32(1, 1, 1, 1, 1), f32(1, 1, 1, 1, 1)), ValueError, ["a", "2 to 4 dimensions"]),
+    "concat rank mismatch": (lambda: ops.concat_forward(x4, f32(2, 3)), ValueError, ["b", "(2, ?, 8, 8)", "(2, 3)"]),
+    "concat batch mismatch": (lambda: ops.concat_forward(x2, f32(3, 2)), ValueError, ["b", "(4, ?)", "(3, 2)"]),
+    "concat trailing mismatch": (lambda: ops.concat_forward(x4, f32(2, 1, 8, 7)), ValueError, ["b", "(2, ?, 8, 8)"]),
+    "concat float64": (lambda: ops.concat_forward(x2, x2.astype(np.float64)), TypeError, ["b", "float32"]),
+    "concat out shape": (lambda: ops.concat_forward(x2, x2, out=f32(4, 5)), ValueError, ["out", "(4, 10)", "(4, 5)"]),
+    "concat backward split too large": (lambda: ops.concat_backward(x2, 6), ValueError, ["concat_backward", "split", "0 <= split <= 5", "got 6"]),
+    "concat backward negative split": (lambda: ops.concat_backward(x2, -1), ValueError, ["split", "got -1"]),
+    "concat backward da shape": (lambda: ops.concat_backward(x2, 2, da=f32(4, 3)), ValueError, ["da", "(4, 2)", "(4, 3)"]),
+    "concat backward db shape": (lambda: ops.concat_backward(x4, 1, db=f32(2, 1, 8, 8)), ValueError, ["db", "(2, 2, 8, 8)"]),
+    "projection label too large": (lambda: ops.projection_head_forward(x2, f32(1, 5), None, w2, np.array([0, 1, 2, 3])), ValueError, ["projection_head_forward", "labels", "[0, 3)", "got 3 at index 3"]),
+    "projection negative label": (lambda: ops.projection_head_backward(f32(4, 1), x2, f32(1, 5), w2, np.array([0, -5, 2, 1])), ValueError, ["projection_head_backward", "labels", "got -5 at index 1"]),
+    "projection labels int32": (lambda: ops.projection_head_forward(x2, f32(1, 5), None, w2, np.zeros(4, np.int32)), TypeError, ["labels", "int64", "int32"]),
+    "projection labels shape": (lambda: ops.projection_head_forward(x2, f32(1, 5), None, w2, np.zeros(5, np.int64)), ValueError, ["labels", "(4,)", "(5,)"]),
+    "projection w shape": (lambda: ops.projection_head_forward(x2, f32(2, 5), None, w2, np.zeros(4, np.int64)), ValueError, ["w", "(1, 5)", "(2, 5)"]),
+    "projection embed width": (lambda: ops.projection_head_forward(x2, f32(1, 5), None, f32(3, 4), np.zeros(4, np.int64)), ValueError, ["embed", "(?, 5)", "(3, 4)"]),
+    "projection bias shape": (lambda: ops.projection_head_forward(x2, f32(1, 5), f32(2), w2, np.zeros(4, np.int64)), ValueError, ["b", "(1,)", "(2,)"]),
+    "projection h float64": (lambda: ops.projection_head_forward(x2.astype(np.float64), f32(1, 5), None, w2, np.zeros(4, np.int64)), TypeError, ["h", "float32"]),
+    "projection dlogits shape": (lambda: ops.projection_head_backward(f32(4), x2, f32(1, 5), w2, np.zeros(4, np.int64)), ValueError, ["dlogits", "2 dimensions"]),
+    "projection dembed shape": (lambda: ops.projection_head_backward(f32(4, 1), x2, f32(1, 5), w2, np.zeros(4, np.int64), dembed=f32(4, 5)), ValueError, ["dembed", "(3, 5)", "(4, 5)"]),
+    "projection read-only dh": (lambda: ops.projection_head_backward(f32(4, 1), x2, f32(1, 5), w2, np.zeros(4, np.int64), dh=read_only(f32(4, 5))), ValueError, ["dh", "writable"]),
     "threads 0": (lambda: gan_fast.set_num_threads(0), ValueError, ["n", ">= 1"]),
     "unknown isa": (lambda: gan_fast.set_cpu_isa("sse9"), ValueError, ["isa", "sse9"]),
 }
+
+
+def _label_calls(labels):
+    """Every op that takes class labels, called with these 4 labels (C = 3 classes)."""
+    w1, dy1 = f32(1, 5), f32(4, 1)
+    return {
+        "softmax_cross_entropy": lambda: ops.softmax_cross_entropy(f32(4, 3), labels),
+        "embedding_forward": lambda: ops.embedding_forward(w2, labels),
+        "embedding_backward": lambda: ops.embedding_backward(x2, labels, 3),
+        "projection_head_forward": lambda: ops.projection_head_forward(x2, w1, None, w2, labels),
+        "projection_head_backward": lambda: ops.projection_head_backward(dy1, x2, w1, w2, labels),
+    }
+
+
+@pytest.mark.parametrize("op", list(_label_calls(None)))
+@pytest.mark.parametrize("bad", [-(2 ** 63), -1, 3, 4, 2 ** 63 - 1])
+@pytest.mark.parametrize("at", [0, 3])
+def test_every_out_of_range_label_is_refused_on_the_cpu(op, bad, at):
+    labels = np.array([0, 2, 1, 2])
+    labels[at] = bad
+    with pytest.raises(ValueError) as info:
+        _label_calls(labels)[op]()
+    assert f"{op}: labels: expected class indices in [0, 3), got {bad} at index {at}" in str(info.value)
 
 
 @pytest.mark.parametrize("case", list(CASES), ids=list(CASES))

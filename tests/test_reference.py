@@ -230,3 +230,46 @@ def test_ema_update_matches_the_definition(rng):
         average = a.copy()
         assert ref.ema_update(average, v, 0.999, step) is None
         np.testing.assert_allclose(average, beta * a + (1 - beta) * v, rtol=1e-14)
+# ------------------------------------------------------------------------------ conditional GAN
+@pytest.mark.parametrize("N,C,D", [(1, 1, 2), (7, 3, 4), (5, 6, 3)])  # (5, 6, 3): absent classes
+def test_embedding_backward(rng, N, C, D):
+    weight, dy = rng.standard_normal((C, D)), rng.standard_normal((N, D))
+    labels = rng.integers(0, C, N)
+    loss = lambda: np.sum(ref.embedding_forward(weight, labels) * dy)
+    check("dweight", ref.embedding_backward(dy, labels, C), numeric_grad(loss, weight))
+
+
+@pytest.mark.parametrize("a_shape,B", [((3, 2), 3), ((2, 1, 3, 2), 2), ((2, 0, 4), 1)])
+def test_concat_backward(rng, a_shape, B):
+    a = rng.standard_normal(a_shape)
+    b = rng.standard_normal((a_shape[0], B) + a_shape[2:])
+    dy = rng.standard_normal((a_shape[0], a_shape[1] + B) + a_shape[2:])
+    loss = lambda: np.sum(ref.concat_forward(a, b) * dy)
+    da, db = ref.concat_backward(dy, a_shape[1])
+    check("da", da, numeric_grad(loss, a))
+    check("db", db, numeric_grad(loss, b))
+
+
+@pytest.mark.parametrize("N,D,C", [(1, 1, 1), (6, 4, 3), (5, 3, 7)])  # (5, 3, 7): absent classes
+def test_projection_head_backward(rng, N, D, C):
+    h, w, b = rng.standard_normal((N, D)), rng.standard_normal((1, D)), rng.standard_normal(1)
+    embed, dlogits = rng.standard_normal((C, D)), rng.standard_normal((N, 1))
+    labels = rng.integers(0, C, N)
+    loss = lambda: np.sum(ref.projection_head_forward(h, w, b, embed, labels) * dlogits)
+    dh, dw, db, dembed = ref.projection_head_backward(dlogits, h, w, embed, labels)
+    check("dh", dh, numeric_grad(loss, h))
+    check("dw", dw, numeric_grad(loss, w))
+    check("db", db, numeric_grad(loss, b))
+    check("dembed", dembed, numeric_grad(loss, embed))
+
+
+def test_projection_head_matches_its_definition(rng):
+    """Miyato & Koyama's head: ψ(h) + yᵀVh with y the one-hot label; and embedding_forward is
+    the one-hot matrix times the table."""
+    N, D, C = 6, 5, 4
+    h, w, b, embed = (rng.standard_normal(s) for s in [(N, D), (1, D), (1,), (C, D)])
+    labels = np.array([0, 3, 3, 1, 0, 2])
+    onehot = np.eye(C)[labels]                                   # [N, C]
+    want = h @ w.T + b + np.sum((onehot @ embed) * h, axis=1, keepdims=True)
+    np.testing.assert_allclose(ref.projection_head_forward(h, w, b, embed, labels), want, rtol=1e-12)
+    np.testing.assert_allclose(ref.embedding_forward(embed, labels), onehot @ embed, rtol=1e-12)

@@ -140,6 +140,7 @@ def model_cases(backend, batch, seed=0):
     p, g, m1, v1 = arr(P_), arr(P_), arr(P_), xp.abs(arr(P_))
     cases.append(Case("adam_step[generator]", lambda: ops.adam_step(p, g, m1, v1, 10, 2e-4, 0.5),
                       nbytes=7.0 * P_ * F32))
+benchmarks/perf/cases.py
     cases += _quality_recipe_cases(xp, arr, gemm_lib, N, P_)
     return cases
 
@@ -231,3 +232,65 @@ def _quality_recipe_cases(xp, arr, lib, N, P_):
     ema.baselines[lib] = lambda: _ema_update_xp(average, value, 0.999, 1000)
     cases.append(ema)
     return cases
+    return cases + conditional_cases(backend, batch, seed)
+
+
+def conditional_cases(backend, batch, seed=0):
+    """The conditional GAN's ops (issue #15) at the model's shapes, each beside the same
+    result in NumPy/CuPy: one-hot label planes (D = 10·784) and a learned embedding
+    (D = 128); G's [z, label] and D's [image, label planes] concatenations; the projection
+    head on D's 2N rows of 6272 features, beside linear's 6272 -> 1 head (ops.linear_*)."""
+    xp = np
+    if backend == "cuda":
+        import cupy as xp
+    rng = np.random.default_rng(seed)
+    arr = lambda *shape: xp.asarray(rng.standard_normal(shape).astype(np.float32))  # noqa: E731
+    lib = "cupy" if backend == "cuda" else "numpy"
+    N, C = batch, 10
+    labels = xp.asarray(rng.permutation(np.arange(N) % C).astype(np.int64))
+    onehot = xp.eye(C, dtype=np.float32)[labels]                                  # [N, C]
+    cases = []
+    for D in (C * 784, 128):
+        table, dy, y, dtable = arr(C, D), arr(N, D), arr(N, D), arr(C, D)
+        fwd = Case(f"embedding_forward[{C}x{D}]",
+                   lambda table=table, y=y: ops.embedding_forward(table, labels, out=y),
+                   nbytes=2.0 * N * D * F32)
+        fwd.baselines[lib] = lambda table=table, y=y: xp.take(table, labels, axis=0, out=y)
+        bwd = Case(f"embedding_backward[{C}x{D}]",
+                   lambda dy=dy, dtable=dtable: ops.embedding_backward(dy, labels, C, dweight=dtable),
+                   nbytes=(N + C) * D * F32)
+        bwd.baselines[lib] = lambda dy=dy: onehot.T @ dy
+        cases += [fwd, bwd]
+    for a_shape in ((N, 100), (N, 1, 28, 28), (N, 64, 14, 14)):
+        A, trailing = a_shape[1], a_shape[2:]
+        a, b = arr(*a_shape), arr(N, C, *trailing)
+        y = xp.concatenate([a, b], axis=1)
+        da, db = xp.empty_like(a), xp.empty_like(b)
+        tag = "x".join(map(str, a_shape[1:])) + f"+{C}"
+        fwd = Case(f"concat_forward[{tag}]", lambda a=a, b=b, y=y: ops.concat_forward(a, b, out=y),
+                   nbytes=2.0 * y.size * F32)
+        fwd.baselines[lib] = lambda a=a, b=b, y=y: xp.concatenate([a, b], axis=1, out=y)
+        bwd = Case(f"concat_backward[{tag}]",
+                   lambda y=y, da=da, db=db, A=A: ops.concat_backward(y, A, da=da, db=db),
+                   nbytes=2.0 * y.size * F32)
+        bwd.baselines[lib] = lambda y=y, da=da, db=db, A=A: (xp.copyto(da, y[:, :A]),
+                                                             xp.copyto(db, y[:, A:]))
+        cases += [fwd, bwd]
+    M, D = 2 * N, 6272  # D judges the real and the fake batch at once
+    labels2 = xp.concatenate([labels, labels])
+    onehot2 = xp.concatenate([onehot, onehot])
+    h, w, b, embed, g, logits = arr(M, D), arr(1, D), arr(1), arr(C, D), arr(M, 1), arr(M, 1)
+    dh, dw, db_, dembed = arr(M, D), arr(1, D), arr(1), arr(C, D)
+    fwd = Case("projection_head_forward[6272]",
+               lambda: ops.projection_head_forward(h, w, b, embed, labels2, out=logits),
+               nbytes=1.0 * M * D * F32)
+    fwd.baselines[lib] = lambda: h @ w.T + b + xp.einsum("nd,nd->n", h, embed[labels2])[:, None]
+    fwd.baselines["linear_forward"] = lambda: ops.linear_forward(h, w, b, out=logits)
+    bwd = Case("projection_head_backward[6272]",
+               lambda: ops.projection_head_backward(g, h, w, embed, labels2, dh=dh, dw=dw,
+                                                    db=db_, dembed=dembed),
+               nbytes=2.0 * M * D * F32)
+    bwd.baselines[lib] = lambda: (g * (w + embed[labels2]), g.T @ h, g.sum(axis=0),
+                                  onehot2.T @ (g * h))
+    bwd.baselines["linear_backward"] = lambda: ops.linear_backward(g, h, w, dx=dh, dw=dw, db=db_)
+    return cases + [fwd, bwd]

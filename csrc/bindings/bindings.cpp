@@ -9,6 +9,7 @@
 #include <cmath>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "adam/adam.h"
 #include "batch_indices/batch_indices.h"
@@ -18,15 +19,19 @@
 #include "common/cpu_isa.h"
 #include "common/cuda_device.h"
 #include "common/fma_peak.h"
+#include "common/labels.h"
+#include "concat/concat.h"
 #include "conv2d/conv2d.h"
 #include "dropout/dropout.h"
 #include "ema/ema.h"
+#include "embedding/embedding.h"
 #include "gather_rows/gather_rows.h"
 #include "gemm/gemm.h"
 #include "leaky_relu/leaky_relu.h"
 #include "leaky_relu_dropout/leaky_relu_dropout.h"
 #include "linear/linear.h"
 #include "minibatch_stddev/minibatch_stddev.h"
+#include "projection_head/projection_head.h"
 #include "random_normal/random_normal.h"
 #include "softmax_cross_entropy/softmax_cross_entropy.h"
 #include "spectral_norm/spectral_norm.h"
@@ -91,6 +96,21 @@ std::optional<gf::StepArg> optional_step(Checker& c, py::handle obj) {
 // What the CPU entry points take: the value of a (host) step, if any.
 std::optional<int64_t> host_value(const std::optional<gf::StepArg>& s) {
   return s ? std::optional<int64_t>(s->value) : std::nullopt;
+}
+
+// Class labels: int64 [N] (N = kAny: any length) indexing a table of C rows. On the CPU
+// every label is checked here; on CUDA that would need a device-to-host copy, so the
+// kernels write NaN where a bad label reaches instead (common/labels.h). Call it after an
+// array input has fixed the call's device.
+Array class_labels(Checker& c, py::handle obj, int64_t N, int64_t C) {
+  Array labels = c.int_input(obj, "labels", 1);
+  c.expect_shape(labels, "labels", {N});
+  if (!c.on_cuda())
+    for (int64_t i = 0; i < labels.dim(0); ++i)
+      if (!gf::label_in_range(labels.int_data[i], C))
+        c.fail_value("labels: expected class indices in [0, " + std::to_string(C) + "), got " +
+                     std::to_string(labels.int_data[i]) + " at index " + std::to_string(i));
+  return labels;
 }
 
 // ---------------------------------------------------------------------------- linear
@@ -404,15 +424,7 @@ py::tuple softmax_cross_entropy(py::handle z_, py::handle labels_, py::handle lo
   if (N == 0) c.fail_value("logits: the mean of an empty batch is undefined");
   if (C == 0) c.fail_value("logits: expected at least one class, got shape " +
                            gf::py_args::shape_str(z.shape));
-  Array labels = c.int_input(labels_, "labels", 1);
-  c.expect_shape(labels, "labels", {N});
-  // On the CPU every label is checked here; on CUDA that would need a device-to-host copy,
-  // so the kernel writes NaN for a bad row instead (softmax_cross_entropy.h).
-  if (!c.on_cuda())
-    for (int64_t i = 0; i < N; ++i)
-      if (!gf::label_in_range(labels.int_data[i], C))
-        c.fail_value("labels: expected class indices in [0, " + std::to_string(C) + "), got " +
-                     std::to_string(labels.int_data[i]) + " at index " + std::to_string(i));
+  Array labels = class_labels(c, labels_, N, C);
   Array loss = c.output(loss_, "loss", {});
   Array dz = c.output(dz_, "dlogits", z.shape);
   GF_DISPATCH(c, gf::softmax_cross_entropy_cpu(z.data, labels.int_data, loss.data, dz.data, N, C),
@@ -564,6 +576,7 @@ py::object minibatch_stddev_backward(py::handle dy_, py::handle x_, int64_t grou
 }
 
 // w of rank >= 2 viewed as [K, F]: F is the product of the trailing dimensions.
+// The product of w's dimensions after the first (spectral_norm's F).
 int64_t trailing_size(const Array& w) {
   int64_t F = 1;
   for (size_t i = 1; i < w.shape.size(); ++i) F *= w.dim(i);
@@ -624,6 +637,148 @@ void ema_update(py::handle average_, py::handle value_, double decay, py::handle
   const int64_t n = average.numel();
   GF_DISPATCH(c, gf::ema_update_cpu(average.data, value.data, n, decay, step.value),
               gf::ema_update_cuda(average.data, value.data, n, decay, step, stream));
+}
+
+// ---------------------------------------------------------------------------- conditional GAN
+py::object embedding_forward(py::handle weight_, py::handle labels_, py::handle out_) {
+  Checker c("embedding_forward");
+  Array weight = c.input(weight_, "weight", 2);
+  const int64_t C = weight.dim(0), D = weight.dim(1);
+  Array labels = class_labels(c, labels_, kAny, C);
+  const int64_t N = labels.dim(0);
+  Array y = c.output(out_, "out", {N, D});
+  GF_DISPATCH(c, gf::embedding_forward_cpu(weight.data, labels.int_data, y.data, N, D, C),
+              gf::embedding_forward_cuda(weight.data, labels.int_data, y.data, N, D, C, stream));
+  return y.obj;
+}
+
+// A Python int (or NumPy integer) that fits in int64; anything else is a TypeError and an
+// int beyond int64 a ValueError, both naming the op and the argument.
+int64_t int_arg(const Checker& c, py::handle v, const char* name) {
+  if (!PyIndex_Check(v.ptr()))
+    throw py::type_error(std::string(c.op()) + ": " + name + ": expected an int, got " +
+                         py::repr(v).cast<std::string>());
+  auto index = py::reinterpret_steal<py::object>(PyNumber_Index(v.ptr()));
+  if (!index) throw py::error_already_set();
+  try {
+    return index.cast<int64_t>();
+  } catch (const py::cast_error&) {
+    c.fail_value(std::string(name) + ": " + py::repr(v).cast<std::string>() +
+                 " does not fit in int64");
+  }
+}
+
+py::object embedding_backward(py::handle dy_, py::handle labels_, py::handle num_classes,
+                              py::handle dweight_) {
+  Checker c("embedding_backward");
+  Array dy = c.input(dy_, "dy", 2);
+  const int64_t N = dy.dim(0), D = dy.dim(1), C = int_arg(c, num_classes, "num_classes");
+  if (C < 0) c.fail_value("num_classes: expected >= 0, got " + std::to_string(C));
+  Array labels = class_labels(c, labels_, N, C);
+  Array dweight = c.output(dweight_, "dweight", {C, D});
+  GF_DISPATCH(c, gf::embedding_backward_cpu(dy.data, labels.int_data, dweight.data, N, D, C),
+              gf::embedding_backward_cuda(dy.data, labels.int_data, dweight.data, N, D, C,
+                                          stream));
+  return dweight.obj;
+}
+
+// The floats of one sample after axis 1 is fixed: ∏ shape[2:] (T, the trailing size).
+int64_t size_after_axis1(const Array& a) {
+  int64_t t = 1;
+  for (size_t i = 2; i < a.shape.size(); ++i) t *= a.shape[i];
+  return t;
+}
+
+// shape with axis 1 replaced.
+std::vector<int64_t> with_axis1(std::vector<int64_t> shape, int64_t size) {
+  shape[1] = size;
+  return shape;
+}
+
+py::object concat_forward(py::handle a_, py::handle b_, py::handle out_) {
+  Checker c("concat_forward");
+  Array a = c.input_ranked(a_, "a", 2, 4);
+  Array b = c.input_ranked(b_, "b", 2, 4);
+  c.expect_shape(b, "b", with_axis1(a.shape, kAny));  // equal rank, N and trailing dims
+  const int64_t N = a.dim(0), T = size_after_axis1(a);
+  Array y = c.output(out_, "out", with_axis1(a.shape, a.dim(1) + b.dim(1)));
+  const int64_t a_row = a.dim(1) * T, b_row = b.dim(1) * T;
+  GF_DISPATCH(c, gf::concat_forward_cpu(a.data, b.data, y.data, N, a_row, b_row),
+              gf::concat_forward_cuda(a.data, b.data, y.data, N, a_row, b_row, stream));
+  return y.obj;
+}
+
+py::tuple concat_backward(py::handle dy_, py::handle split_, bool need_da, bool need_db,
+                          py::handle da_, py::handle db_) {
+  Checker c("concat_backward");
+  Array dy = c.input_ranked(dy_, "dy", 2, 4);
+  const int64_t N = dy.dim(0), S = dy.dim(1), T = size_after_axis1(dy);
+  const int64_t split = int_arg(c, split_, "split");
+  if (split < 0 || split > S)
+    c.fail_value("split: expected 0 <= split <= " + std::to_string(S) + " (dy.shape[1]), got " +
+                 std::to_string(split));
+  Array da = need_da ? c.output(da_, "da", with_axis1(dy.shape, split)) : Array{};
+  Array db = need_db ? c.output(db_, "db", with_axis1(dy.shape, S - split)) : Array{};
+  const int64_t a_row = split * T, b_row = (S - split) * T;
+  GF_DISPATCH(c, gf::concat_backward_cpu(dy.data, da.data, db.data, N, a_row, b_row),
+              gf::concat_backward_cuda(dy.data, da.data, db.data, N, a_row, b_row, stream));
+  return py::make_tuple(or_none(need_da, da), or_none(need_db, db));
+}
+
+// h [N, D], w [1, D], embed [C, D] and labels [N], checked in this order.
+struct ProjectionHeadArgs {
+  Array h, w, embed, labels;
+  int64_t N, D, C;
+  ProjectionHeadArgs(Checker& c, py::handle h_, py::handle w_, py::handle embed_,
+                     py::handle labels_) {
+    h = c.input(h_, "h", 2);
+    N = h.dim(0);
+    D = h.dim(1);
+    w = c.input(w_, "w", 2);
+    c.expect_shape(w, "w", {1, D});
+    embed = c.input(embed_, "embed", 2);
+    c.expect_shape(embed, "embed", {kAny, D});
+    C = embed.dim(0);
+    labels = class_labels(c, labels_, N, C);
+  }
+};
+
+py::object projection_head_forward(py::handle h_, py::handle w_, py::handle b_,
+                                   py::handle embed_, py::handle labels_, py::handle out_) {
+  Checker c("projection_head_forward");
+  ProjectionHeadArgs p(c, h_, w_, embed_, labels_);
+  Array b = c.optional_input(b_, "b", {1});
+  Array logits = c.output(out_, "out", {p.N, 1});
+  GF_DISPATCH(c,
+              gf::projection_head_forward_cpu(p.h.data, p.w.data, b.data, p.embed.data,
+                                              p.labels.int_data, logits.data, p.N, p.D, p.C),
+              gf::projection_head_forward_cuda(p.h.data, p.w.data, b.data, p.embed.data,
+                                               p.labels.int_data, logits.data, p.N, p.D, p.C,
+                                               stream));
+  return logits.obj;
+}
+
+py::tuple projection_head_backward(py::handle dlogits_, py::handle h_, py::handle w_,
+                                   py::handle embed_, py::handle labels_, bool need_dh,
+                                   bool need_dw, bool need_db, bool need_dembed, py::handle dh_,
+                                   py::handle dw_, py::handle db_, py::handle dembed_) {
+  Checker c("projection_head_backward");
+  ProjectionHeadArgs p(c, h_, w_, embed_, labels_);
+  Array dlogits = c.input(dlogits_, "dlogits", 2);
+  c.expect_shape(dlogits, "dlogits", {p.N, 1});
+  Array dh = need_dh ? c.output(dh_, "dh", {p.N, p.D}) : Array{};
+  Array dw = need_dw ? c.output(dw_, "dw", {1, p.D}) : Array{};
+  Array db = need_db ? c.output(db_, "db", {1}) : Array{};
+  Array dembed = need_dembed ? c.output(dembed_, "dembed", {p.C, p.D}) : Array{};
+  GF_DISPATCH(c,
+              gf::projection_head_backward_cpu(dlogits.data, p.h.data, p.w.data, p.embed.data,
+                                               p.labels.int_data, dh.data, dw.data, db.data,
+                                               dembed.data, p.N, p.D, p.C),
+              gf::projection_head_backward_cuda(dlogits.data, p.h.data, p.w.data, p.embed.data,
+                                                p.labels.int_data, dh.data, dw.data, db.data,
+                                                dembed.data, p.N, p.D, p.C, stream));
+  return py::make_tuple(or_none(need_dh, dh), or_none(need_dw, dw), or_none(need_db, db),
+                        or_none(need_dembed, dembed));
 }
 
 // ---------------------------------------------------------------------------- runtime
@@ -715,6 +870,19 @@ PYBIND11_MODULE(_C, m) {
   m.def("spectral_norm_backward", &spectral_norm_backward, "dw_sn"_a, "w_sn"_a, "u"_a, "v"_a,
         "sigma"_a, "dw"_a = none);
   m.def("ema_update", &ema_update, "average"_a, "value"_a, "decay"_a, "step"_a);
+
+  m.def("embedding_forward", &embedding_forward, "weight"_a, "labels"_a, "out"_a = none);
+  m.def("embedding_backward", &embedding_backward, "dy"_a, "labels"_a, "num_classes"_a,
+        "dweight"_a = none);
+  m.def("concat_forward", &concat_forward, "a"_a, "b"_a, "out"_a = none);
+  m.def("concat_backward", &concat_backward, "dy"_a, "split"_a, "need_da"_a = true,
+        "need_db"_a = true, "da"_a = none, "db"_a = none);
+  m.def("projection_head_forward", &projection_head_forward, "h"_a, "w"_a, "b"_a, "embed"_a,
+        "labels"_a, "out"_a = none);
+  m.def("projection_head_backward", &projection_head_backward, "dlogits"_a, "h"_a, "w"_a,
+        "embed"_a, "labels"_a, "need_dh"_a = true, "need_dw"_a = true, "need_db"_a = true,
+        "need_dembed"_a = true, "dh"_a = none, "dw"_a = none, "db"_a = none,
+        "dembed"_a = none);
 
   m.def("cuda_compiled", &cuda_compiled);
   m.def("cuda_device_count", &cuda_device_count);

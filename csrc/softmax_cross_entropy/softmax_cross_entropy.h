@@ -23,6 +23,7 @@
 
 #include "common/check.h"
 #include "common/hd.h"
+#include "common/labels.h"
 
 namespace gf {
 
@@ -35,8 +36,6 @@ GF_HD float softmax_xent_grad(double e, double inv_sum, bool is_label, double in
 GF_HD double softmax_xent_term(double m, double sum, double z_label) {
   return (m - z_label) + log(sum);
 }
-
-GF_HD bool label_in_range(int64_t label, int64_t C) { return label >= 0 && label < C; }
 
 void softmax_cross_entropy_cpu(const float* z, const int64_t* labels, float* loss, float* dz,
                                int64_t N, int64_t C);
