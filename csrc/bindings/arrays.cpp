@@ -1,5 +1,6 @@
 #include "bindings/arrays.h"
 
+#include <cstring>
 #include <sstream>
 
 #include "common/cuda_device.h"
@@ -29,6 +30,11 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 static std::string type_name(py::handle obj) {
   return py::str(py::type::of(obj).attr("__module__")).cast<std::string>() + "." +
          py::str(py::type::of(obj).attr("__qualname__")).cast<std::string>();
+}
+
+Checker::Checker(const char* op, std::initializer_list<Alias> may_alias) : op_(op) {
+  GF_CHECK(may_alias.size() <= kMaxAliases, "Checker: too many aliases");
+  for (const Alias& a : may_alias) aliases_[n_aliases_++] = a;
 }
 
 void Checker::fail_value(const std::string& msg) const {
@@ -140,12 +146,49 @@ void Checker::expect_shape(const Array& a, const char* name,
                shape_str(a.shape));
 }
 
+bool Checker::may_alias(const char* a, const char* b) const {
+  for (int i = 0; i < n_aliases_; ++i) {
+    const Alias& al = aliases_[i];
+    if ((!std::strcmp(al.output, a) && !std::strcmp(al.input, b)) ||
+        (!std::strcmp(al.output, b) && !std::strcmp(al.input, a)))
+      return true;
+  }
+  return false;
+}
+
+void Checker::track(const Array& a, const char* name, Role role) {
+  const uintptr_t begin = a.data != nullptr ? reinterpret_cast<uintptr_t>(a.data)
+                                            : reinterpret_cast<uintptr_t>(a.int_data);
+  const size_t item = a.data != nullptr ? sizeof(float) : sizeof(int64_t);
+  const uintptr_t end = begin + static_cast<uintptr_t>(a.numel()) * item;  // C-contiguous
+  if (begin == end) return;  // an empty array holds no bytes
+  for (int i = 0; i < n_seen_; ++i) {
+    const Span& b = seen_[i];
+    if (role == Role::input && b.role == Role::input) continue;  // reading twice is fine
+    if (end <= b.begin || b.end <= begin) continue;               // disjoint
+    const bool exact = begin == b.begin && end == b.end;
+    const bool allowed = may_alias(name, b.name);
+    if (exact && allowed) continue;
+    const std::string other(b.name);
+    if (allowed)
+      fail_value(std::string(name) + ": overlaps " + other + " in part; it may be " + other +
+                 " itself (the op then runs in place), but not a part of it or a shifted view");
+    fail_value(std::string(name) + (exact ? ": is the same memory as " : ": overlaps ") + other +
+               (exact ? "" : " in memory") +
+               "; an array the op writes must not share memory with any other argument (the op"
+               " would read values it has already overwritten); pass separate arrays");
+  }
+  GF_CHECK(n_seen_ < kMaxArrays, "Checker: too many arrays in one call");
+  seen_[n_seen_++] = Span{name, role, begin, end};
+}
+
 Array Checker::input(py::handle obj, const char* name, size_t rank) {
   return input_ranked(obj, name, rank, rank);
 }
 
-Array Checker::input_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank) {
-  Array a = parse(obj, name, false);
+Array Checker::ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank,
+                      Role role) {
+  Array a = parse(obj, name, role != Role::input);
   if (a.shape.size() < min_rank || a.shape.size() > max_rank) {
     std::string want = min_rank == max_rank ? std::to_string(min_rank)
                                             : std::to_string(min_rank) + " to " +
@@ -153,7 +196,17 @@ Array Checker::input_ranked(py::handle obj, const char* name, size_t min_rank, s
     fail_value(std::string(name) + ": expected " + want + " dimensions, got " +
                std::to_string(a.shape.size()) + " with shape " + shape_str(a.shape));
   }
+  track(a, name, role);
   return a;
+}
+
+Array Checker::input_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank) {
+  return ranked(obj, name, min_rank, max_rank, Role::input);
+}
+
+Array Checker::in_place_ranked(py::handle obj, const char* name, size_t min_rank,
+                               size_t max_rank) {
+  return ranked(obj, name, min_rank, max_rank, Role::in_place);
 }
 
 Array Checker::int_input(py::handle obj, const char* name, size_t rank) {
@@ -161,12 +214,14 @@ Array Checker::int_input(py::handle obj, const char* name, size_t rank) {
   if (a.shape.size() != rank)
     fail_value(std::string(name) + ": expected " + std::to_string(rank) + " dimensions, got " +
                std::to_string(a.shape.size()) + " with shape " + shape_str(a.shape));
+  track(a, name, Role::input);
   return a;
 }
 
 Array Checker::in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
   Array a = parse(obj, name, true);
   expect_shape(a, name, shape);
+  track(a, name, Role::in_place);
   return a;
 }
 
@@ -175,6 +230,7 @@ Array Checker::optional_input(py::handle obj, const char* name,
   if (obj.is_none()) return Array{};
   Array a = parse(obj, name, false);
   expect_shape(a, name, shape);
+  track(a, name, Role::input);
   return a;
 }
 
@@ -197,6 +253,7 @@ StepArg Checker::step_arg(py::handle obj, const char* name) {
   if (a.numel() != 1 || a.shape.size() > 1)
     fail_value(std::string(name) + ": expected an int or a one-element int64 array of shape "
                "(1,) or (), got shape " + shape_str(a.shape));
+  track(a, name, Role::input);
   if (a.on_cuda())
     s.ptr = a.int_data;
   else
@@ -208,6 +265,7 @@ Array Checker::output(py::handle obj, const char* name, const std::vector<int64_
   if (!obj.is_none()) {
     Array a = parse(obj, name, true);
     expect_shape(a, name, shape);
+    track(a, name, Role::output);
     return a;
   }
   GF_CHECK(have_device_, "output allocated before any input fixed the device");

@@ -1,6 +1,9 @@
 // gan_fast._C: the Python face of the kernels. Each function checks its arguments
 // (bindings/arrays.h), allocates missing outputs on the inputs' device, releases the GIL
 // and calls the CPU or CUDA entry point of csrc/<op>/<op>.h. No math happens here.
+// Overlap: a given output or in-place array must not share memory with any other argument
+// (the Checker refuses it); the Checker's second argument lists the exceptions, the exact
+// aliases an op's contract allows (an elementwise output over its input: in place).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -247,7 +250,7 @@ py::tuple batchnorm_backward(py::handle dy_, py::handle x_, py::handle gamma_, p
 constexpr size_t kMaxRank = 8;
 
 py::object leaky_relu_forward(py::handle x_, double slope, py::handle out_) {
-  Checker c("leaky_relu_forward");
+  Checker c("leaky_relu_forward", {{"out", "x"}});
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   check_finite(c, slope, "slope");
   Array y = c.output(out_, "out", x.shape);
@@ -258,7 +261,7 @@ py::object leaky_relu_forward(py::handle x_, double slope, py::handle out_) {
 }
 
 py::object leaky_relu_backward(py::handle dy_, py::handle x_, double slope, py::handle dx_) {
-  Checker c("leaky_relu_backward");
+  Checker c("leaky_relu_backward", {{"dx", "dy"}, {"dx", "x"}});
   Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   c.expect_shape(x, "x", dy.shape);
@@ -271,7 +274,7 @@ py::object leaky_relu_backward(py::handle dy_, py::handle x_, double slope, py::
 }
 
 py::object tanh_forward(py::handle x_, py::handle out_) {
-  Checker c("tanh_forward");
+  Checker c("tanh_forward", {{"out", "x"}});
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   Array y = c.output(out_, "out", x.shape);
   GF_DISPATCH(c, gf::tanh_forward_cpu(x.data, y.data, x.numel()),
@@ -280,7 +283,7 @@ py::object tanh_forward(py::handle x_, py::handle out_) {
 }
 
 py::object tanh_backward(py::handle dy_, py::handle y_, py::handle dx_) {
-  Checker c("tanh_backward");
+  Checker c("tanh_backward", {{"dx", "dy"}, {"dx", "y"}});
   Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
   Array y = c.input_ranked(y_, "y", 0, kMaxRank);
   c.expect_shape(y, "y", dy.shape);
@@ -292,7 +295,7 @@ py::object tanh_backward(py::handle dy_, py::handle y_, py::handle dx_) {
 
 py::object dropout_apply(const char* op, const char* in_name, const char* out_name,
                          py::handle in_, double p, uint64_t seed, py::handle out_) {
-  Checker c(op);
+  Checker c(op, {{out_name, in_name}});
   Array in = c.input_ranked(in_, in_name, 0, kMaxRank);
   check_unit_interval(c, p, "p", false);
   Array out = c.output(out_, out_name, in.shape);
@@ -304,7 +307,7 @@ py::object dropout_apply(const char* op, const char* in_name, const char* out_na
 
 py::object leaky_relu_dropout_forward(py::handle x_, double slope, double p, uint64_t seed,
                                       py::handle out_) {
-  Checker c("leaky_relu_dropout_forward");
+  Checker c("leaky_relu_dropout_forward", {{"out", "x"}});
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   check_finite(c, slope, "slope");
   check_unit_interval(c, p, "p", false);
@@ -317,7 +320,7 @@ py::object leaky_relu_dropout_forward(py::handle x_, double slope, double p, uin
 
 py::object leaky_relu_dropout_backward(py::handle dy_, py::handle x_, double slope, double p,
                                        uint64_t seed, py::handle dx_) {
-  Checker c("leaky_relu_dropout_backward");
+  Checker c("leaky_relu_dropout_backward", {{"dx", "dy"}, {"dx", "x"}});
   Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   c.expect_shape(x, "x", dy.shape);
@@ -347,7 +350,7 @@ py::tuple bce_with_logits(py::handle z_, py::handle t_, py::handle loss_, py::ha
 
 py::tuple softmax_cross_entropy(py::handle z_, py::handle labels_, py::handle loss_,
                                 py::handle dz_) {
-  Checker c("softmax_cross_entropy");
+  Checker c("softmax_cross_entropy", {{"dlogits", "logits"}});
   Array z = c.input(z_, "logits", 2);
   const int64_t N = z.dim(0), C = z.dim(1);
   if (N == 0) c.fail_value("logits: the mean of an empty batch is undefined");
@@ -373,8 +376,7 @@ py::tuple softmax_cross_entropy(py::handle z_, py::handle labels_, py::handle lo
 void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64_t step,
                double lr, double beta1, double beta2, double eps) {
   Checker c("adam_step");
-  Array p = c.input(p_, "params", 1);
-  Array pw = c.in_place(p_, "params", p.shape);  // same array, now checked writable
+  Array p = c.in_place_ranked(p_, "params", 1, 1);
   Array g = c.input(g_, "grads", 1);
   c.expect_shape(g, "grads", p.shape);
   Array m = c.in_place(m_, "m", p.shape);
@@ -393,8 +395,8 @@ void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, int64
                    static_cast<float>(eps),         static_cast<float>(1.0 - beta1),
                    static_cast<float>(1.0 - beta2), static_cast<float>(lr / bias1),
                    static_cast<float>(1.0 / std::sqrt(bias2))};
-  GF_DISPATCH(c, gf::adam_step_cpu(pw.data, g.data, m.data, v.data, p.numel(), a),
-              gf::adam_step_cuda(pw.data, g.data, m.data, v.data, p.numel(), a, stream));
+  GF_DISPATCH(c, gf::adam_step_cpu(p.data, g.data, m.data, v.data, p.numel(), a),
+              gf::adam_step_cuda(p.data, g.data, m.data, v.data, p.numel(), a, stream));
 }
 
 // ---------------------------------------------------------------------------- runtime
