@@ -8,6 +8,7 @@
 //   dx [N, C, H, W]  overwritten (skipped when null)
 //   dw [K, C, R, S]  overwritten (skipped when null)
 //   db [K]           overwritten (skipped when null)
+// No output may overlap an input or another output (the binding refuses it).
 // Nothing is cached: backward takes x and w again. Both backends lower to gemm
 // (im2col / col2im per image); reductions over the batch run in a fixed order.
 #pragma once
