@@ -127,8 +127,8 @@ std::pair<int64_t, int64_t> pair_arg(const Checker& c, py::handle v, const char*
   return {t[0], t[1]};
 }
 
-gf::Conv2dShape conv2d_shape(Checker& c, const Array& x, const Array& w, py::handle stride,
-                             py::handle padding) {
+gf::Conv2dGeometry conv2d_geometry(Checker& c, const Array& x, const Array& w,
+                                   py::handle stride, py::handle padding) {
   gf::Conv2dShape s{};
   s.N = x.dim(0); s.C = x.dim(1); s.H = x.dim(2); s.W = x.dim(3);
   c.expect_shape(w, "w", {kAny, s.C, kAny, kAny});
@@ -147,7 +147,7 @@ gf::Conv2dShape conv2d_shape(Checker& c, const Array& x, const Array& w, py::han
     c.fail_value("x: padded input " + std::to_string(s.H + 2 * s.pad_h) + "x" +
                  std::to_string(s.W + 2 * s.pad_w) + " is smaller than the kernel " +
                  std::to_string(s.R) + "x" + std::to_string(s.S));
-  return s;
+  return gf::conv2d_geometry(s);
 }
 
 py::object conv2d_forward(py::handle x_, py::handle w_, py::handle b_, py::handle stride,
@@ -155,11 +155,12 @@ py::object conv2d_forward(py::handle x_, py::handle w_, py::handle b_, py::handl
   Checker c("conv2d_forward");
   Array x = c.input(x_, "x", 4);
   Array w = c.input(w_, "w", 4);
-  gf::Conv2dShape s = conv2d_shape(c, x, w, stride, padding);
+  const gf::Conv2dGeometry g = conv2d_geometry(c, x, w, stride, padding);
+  const gf::Conv2dShape& s = g.s;
   Array b = c.optional_input(b_, "b", {s.K});
-  Array y = c.output(out_, "out", {s.N, s.K, s.P(), s.Q()});
-  GF_DISPATCH(c, gf::conv2d_forward_cpu(x.data, w.data, b.data, y.data, s),
-              gf::conv2d_forward_cuda(x.data, w.data, b.data, y.data, s, stream));
+  Array y = c.output(out_, "out", {s.N, s.K, g.P, g.Q});
+  GF_DISPATCH(c, gf::conv2d_forward_cpu(x.data, w.data, b.data, y.data, g),
+              gf::conv2d_forward_cuda(x.data, w.data, b.data, y.data, g, stream));
   return y.obj;
 }
 
@@ -169,14 +170,15 @@ py::tuple conv2d_backward(py::handle dy_, py::handle x_, py::handle w_, py::hand
   Checker c("conv2d_backward");
   Array x = c.input(x_, "x", 4);
   Array w = c.input(w_, "w", 4);
-  gf::Conv2dShape s = conv2d_shape(c, x, w, stride, padding);
+  const gf::Conv2dGeometry g = conv2d_geometry(c, x, w, stride, padding);
+  const gf::Conv2dShape& s = g.s;
   Array dy = c.input(dy_, "dy", 4);
-  c.expect_shape(dy, "dy", {s.N, s.K, s.P(), s.Q()});
+  c.expect_shape(dy, "dy", {s.N, s.K, g.P, g.Q});
   Array dx = need_dx ? c.output(dx_, "dx", {s.N, s.C, s.H, s.W}) : Array{};
   Array dw = need_dw ? c.output(dw_, "dw", {s.K, s.C, s.R, s.S}) : Array{};
   Array db = need_db ? c.output(db_, "db", {s.K}) : Array{};
-  GF_DISPATCH(c, gf::conv2d_backward_cpu(dy.data, x.data, w.data, dx.data, dw.data, db.data, s),
-              gf::conv2d_backward_cuda(dy.data, x.data, w.data, dx.data, dw.data, db.data, s,
+  GF_DISPATCH(c, gf::conv2d_backward_cpu(dy.data, x.data, w.data, dx.data, dw.data, db.data, g),
+              gf::conv2d_backward_cuda(dy.data, x.data, w.data, dx.data, dw.data, db.data, g,
                                        stream));
   return py::make_tuple(or_none(need_dx, dx), or_none(need_dw, dw), or_none(need_db, db));
 }
