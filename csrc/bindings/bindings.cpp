@@ -19,6 +19,7 @@
 #include "common/cpu_isa.h"
 #include "common/cuda_device.h"
 #include "common/fma_peak.h"
+#include "common/variants.h"
 #include "conv2d/conv2d.h"
 #include "dropout/dropout.h"
 #include "gemm/gemm.h"
@@ -430,6 +431,43 @@ void set_num_threads(int n) {
   omp_set_num_threads(n);
 }
 
+// Kernel variants (common/variants.h): private switches for the tests.
+py::dict kernel_variants() {
+  py::dict d;
+  for (const gf::KernelFamilyNames& f : gf::kKernelFamilies) {
+    py::list names;
+    for (const char* v : f.variants)
+      if (v != nullptr) names.append(v);
+    d[f.family] = py::tuple(names);
+  }
+  return d;
+}
+
+int kernel_family_arg(const char* fn, const std::string& family) {
+  const int f = gf::kernel_family(family.c_str());
+  if (f < 0)
+    throw py::value_error(std::string(fn) + ": family: expected one of " +
+                          py::repr(py::tuple(kernel_variants())).cast<std::string>() +
+                          ", got '" + family + "'");
+  return f;
+}
+
+void set_kernel_variant(const std::string& family, const std::string& variant) {
+  const int f = kernel_family_arg("_set_kernel_variant", family);
+  const int v = gf::kernel_variant(f, variant.c_str());
+  if (v < 0)
+    throw py::value_error("_set_kernel_variant: variant: expected 'auto' or one of " +
+                          py::repr(kernel_variants()[family.c_str()]).cast<std::string>() +
+                          ", got '" + variant + "'");
+  gf::force_variant(f, v);
+}
+
+std::string kernel_variant(const std::string& family) {
+  const int f = kernel_family_arg("_kernel_variant", family);
+  const int v = gf::forced_variant(static_cast<gf::KernelFamily>(f));
+  return v == 0 ? "auto" : gf::kKernelFamilies[f].variants[v - 1];
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -484,4 +522,10 @@ PYBIND11_MODULE(_C, m) {
         "Measured float32 FMA throughput of the active CPU path on all threads (GFLOP/s).");
   m.def("get_num_threads", [] { return omp_get_max_threads(); });
   m.def("set_num_threads", &set_num_threads, "n"_a);
+  m.def("_kernel_variants", &kernel_variants,
+        "The kernel families whose variant can be forced, and their variants (variant 1 first).");
+  m.def("_set_kernel_variant", &set_kernel_variant, "family"_a, "variant"_a,
+        "Forces one variant of a kernel family process-wide ('auto': each call picks by shape).");
+  m.def("_kernel_variant", &kernel_variant, "family"_a,
+        "The variant forced for a kernel family, or 'auto'.");
 }

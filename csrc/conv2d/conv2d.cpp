@@ -13,18 +13,27 @@
 //   dx       dcols = wᵀ · dy_g, then col2im adds every tap back into dx in a fixed order
 //   db       Σ over n, p, q of dy, in double, n and then p·Q + q ascending
 // where dy_g [K, G·P·Q] gathers the group's dy. With G = 1, out and dy_g are y and dy
-// themselves. A shallow unfold (C·R·S <= kShallow, as conv1's) skips gemm for its forward
-// and dw: shallow_forward and shallow_dw multiply straight from cols into y or a partial.
-// Every sum runs in an order fixed by the shape, never by the threads.
+// themselves. Every sum runs in an order fixed by the shape, never by the threads.
+//
+// Variants of the forward and dw (common/variants.h, family "conv2d"; dx and db have one
+// kernel each):
+//   1 unfold_gemm  as above, for any shape
+//   2 shallow      shallow_forward and shallow_dw multiply straight from cols into y or a
+//                  partial, without gemm; any shape, the default for a shallow unfold
+//                  (C·R·S <= kShallow, as conv1's), where gemm would spend more on packing
+//                  than on its few multiplies
+// The default takes variant 2 for a shallow unfold, variant 1 otherwise.
 // forward and backward run whole groups per thread (one fork per call; with a single
 // group the parallelism is inside gemm instead). Workspace: per-thread scratch
-// reused across calls (common/scratch.h). Tests: tests/test_conv2d.py.
+// reused across calls (common/scratch.h). Tests: tests/test_conv2d.py;
+// tests/test_kernel_variants.py runs both variants.
 #include "conv2d/conv2d.h"
 
 #include <algorithm>
 #include <cstdint>
 
 #include "common/scratch.h"
+#include "common/variants.h"
 #include "conv2d/conv2d_cpu.h"
 #include "gemm/gemm.h"
 
@@ -42,6 +51,12 @@ constexpr int64_t kForwardGroupColumns = 512, kBackwardGroupColumns = 1024, kWid
 // 1, 2 or 4 threads get equal shares. It depends only on the shape, never on the thread
 // count: dw adds its per-group partials in group order.
 constexpr int64_t kGroupAlign = 4;
+
+// Variant 2 (shallow) or 1 (unfold_gemm) for the forward and dw.
+bool use_shallow(const ConvPlan& g) {
+  const int forced = forced_variant(KernelFamily::conv2d);
+  return forced == 0 ? g.CRS <= kShallow : forced == 2;
+}
 
 ConvPlan plan(const Conv2dGeometry& geo, int64_t group_columns, int64_t wide_plane) {
   const Conv2dShape& s = geo.s;
@@ -92,6 +107,7 @@ void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y
   const ConvPlan g = plan(geo, kForwardGroupColumns, kWidePlane);
   const Conv2dShape& s = g.s;
   const int64_t groups = g.groups, ldc = g.G * g.PQ;
+  const bool shallow = use_shallow(g);
   // Groups are independent: with several, each thread takes whole groups (one fork per
   // call instead of three per group, and the nested im2col/gemm/copy run on one thread);
   // with one, the parallelism is inside instead.
@@ -101,7 +117,7 @@ void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y
     const int64_t ld = count * g.PQ;
     float* cols = thread_scratch(ScratchSlot::conv_cols, g.CRS * ldc + kRunSlack);
     im2col(x, g, n0, count, cols);
-    if (g.CRS <= kShallow) {
+    if (shallow) {
       shallow_forward(cols, ldc, w, b, y + n0 * s.K * g.PQ, g, count);
       continue;
     }
@@ -127,7 +143,7 @@ void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float*
   // Each group's dw lands in its own partial (the calling thread's scratch, shared with
   // the team), so the groups can run on any thread and still be added in group order
   // below: from gemm, columns in im2row's (r, t, c) order; from shallow_dw, in dw's.
-  const bool shallow = g.CRS <= kShallow;
+  const bool shallow = use_shallow(g);
   const int64_t dw_size = s.K * g.CRS;
   float* partials = dw != nullptr ? thread_scratch(ScratchSlot::conv_dw_partials, groups * dw_size) : nullptr;
 #pragma omp parallel for schedule(static) if (groups > 1)

@@ -5,8 +5,9 @@
 // would need y or dy regrouped. Its kernels take W pixels per vector, W the SIMD path's
 // width (vector_rows_cpu). Their small loops over register blocks are unrolled by
 // pragma: fully unrolled, the arrays of vectors become registers, where GCC's own choice
-// left them on the stack on the AVX2 path (4-8x slower).
-// Tests: tests/test_conv2d.py.
+// left them on the stack on the AVX2 path (4-8x slower). They are correct for an unfold
+// of any depth (conv2d.cpp's variant 2, forced through common/variants.h).
+// Tests: tests/test_conv2d.py, tests/test_kernel_variants.py.
 #include <algorithm>
 #include <cstring>
 
