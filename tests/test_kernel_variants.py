@@ -56,7 +56,8 @@ def check_linear(backend, rng, N, K, M):
 
 def check_conv2d(backend, rng, N, C, H, W, K, R, S, stride, padding):
     P, Q = (H + 2 * padding - R) // stride + 1, (W + 2 * padding - S) // stride + 1
-    x, w, b, dy = _f32(rng, (N, C, H, W)), _f32(rng, (K, C, R, S)), _f32(rng, (K,)), _f32(rng, (N, K, P, Q))
+    x, w, b = _f32(rng, (N, C, H, W)), _f32(rng, (K, C, R, S)), _f32(rng, (K,))
+    dy = _f32(rng, (N, K, P, Q))
     x64, w64, b64, dy64 = (a.astype(np.float64) for a in (x, w, b, dy))
     y = ops.conv2d_forward(backend.asarray(x), backend.asarray(w), backend.asarray(b), stride,
                            padding, out=backend.poisoned((N, K, P, Q)))

@@ -8,8 +8,8 @@
 //   dw [M, K] = dyᵀ · x       (overwritten; skipped when dw is null)
 //   db [M]    = Σ_n dy[n, :]  (overwritten; skipped when db is null)
 // No output may overlap an input or another output (the binding refuses it: dx is written
-// before dw reads dy). Nothing is cached: backward takes x and w again. The db sum runs in a fixed order
-// (deterministic on both backends).
+// before dw reads dy). Nothing is cached: backward takes x and w again. The db sum runs in
+// a fixed order (deterministic on both backends).
 #pragma once
 
 #include <cstdint>
