@@ -6,7 +6,9 @@ arrays of one call live on one device, and results come back on it: NumPy in, Nu
 CuPy in, CuPy out (launched on CuPy's current stream, never synchronised). Optional
 output arguments are written in place and returned, so a training step can reuse its
 buffers; missing ones are allocated. Bad arguments raise TypeError or ValueError naming
-the op and the argument.
+the op and the argument. An output (or an array updated in place) must not share memory
+with any other argument (ValueError naming both), except that an elementwise op's output
+may be exactly one of its inputs and softmax_cross_entropy's dlogits its logits (in place).
 """
 from __future__ import annotations
 

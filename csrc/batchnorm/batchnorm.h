@@ -17,6 +17,8 @@
 //   xhat = (x − mean)·rstd;  dbeta = Σ dy;  dgamma = Σ dy·xhat                (overwritten)
 //   training: dx = gamma·rstd/n · (n·dy − dbeta − xhat·dgamma)               (overwritten)
 //   eval:     dx = dy·gamma·rstd
+// No array written (y, mean, rstd, running_mean, running_var; dx, dgamma, dbeta) may overlap
+// any other argument (the binding refuses it).
 // Sums over N·L run in a fixed order on both backends (deterministic).
 #pragma once
 

@@ -9,6 +9,7 @@
 // float32 when the discriminator is nearly right. The mean is summed in a
 // fixed order (CPU: double accumulator; CUDA: one block, fixed tree), so it is
 // deterministic; on CUDA the loss is written to device memory, not read back.
+// loss and dz must not overlap z, t or each other (the binding refuses it).
 #pragma once
 
 #include <cmath>

@@ -1,5 +1,6 @@
 #include "bindings/arrays.h"
 
+#include <cstring>
 #include <sstream>
 
 #include "common/cuda_device.h"
@@ -29,6 +30,11 @@ std::string shape_str(const std::vector<int64_t>& shape) {
 static std::string type_name(py::handle obj) {
   return py::str(py::type::of(obj).attr("__module__")).cast<std::string>() + "." +
          py::str(py::type::of(obj).attr("__qualname__")).cast<std::string>();
+}
+
+Checker::Checker(const char* op, std::initializer_list<Alias> may_alias) : op_(op) {
+  GF_CHECK(may_alias.size() <= kMaxAliases, "Checker: too many aliases");
+  for (const Alias& a : may_alias) aliases_[n_aliases_++] = a;
 }
 
 void Checker::fail_value(const std::string& msg) const {
@@ -141,15 +147,49 @@ void Checker::expect_shape(const Array& a, const char* name,
                shape_str(a.shape));
 }
 
+bool Checker::may_alias(const char* a, const char* b) const {
+  for (int i = 0; i < n_aliases_; ++i) {
+    const Alias& al = aliases_[i];
+    if ((!std::strcmp(al.output, a) && !std::strcmp(al.input, b)) ||
+        (!std::strcmp(al.output, b) && !std::strcmp(al.input, a)))
+      return true;
+  }
+  return false;
+}
+
+void Checker::track(const Array& a, const char* name, Role role) {
+  const uintptr_t begin = a.is_int64 ? reinterpret_cast<uintptr_t>(a.int_data)
+                                    : reinterpret_cast<uintptr_t>(a.data);
+  const size_t item = a.is_int64 ? sizeof(int64_t) : sizeof(float);
+  const uintptr_t end = begin + static_cast<uintptr_t>(a.numel()) * item;  // C-contiguous
+  if (begin == end) return;  // an empty array holds no bytes
+  for (int i = 0; i < n_seen_; ++i) {
+    const Span& b = seen_[i];
+    if (role == Role::input && b.role == Role::input) continue;  // reading twice is fine
+    if (end <= b.begin || b.end <= begin) continue;               // disjoint
+    const bool exact = begin == b.begin && end == b.end;
+    const bool allowed = may_alias(name, b.name);
+    if (exact && allowed) continue;
+    const std::string other(b.name);
+    if (allowed)
+      fail_value(std::string(name) + ": overlaps " + other + " in part; it may be " + other +
+                 " itself (the op then runs in place), but not a part of it or a shifted view");
+    fail_value(std::string(name) + (exact ? ": is the same memory as " : ": overlaps ") + other +
+               (exact ? "" : " in memory") +
+               "; an array the op writes must not share memory with any other argument (the op"
+               " would read values it has already overwritten); pass separate arrays");
+  }
+  GF_CHECK(n_seen_ < kMaxArrays, "Checker: too many arrays in one call");
+  seen_[n_seen_++] = Span{name, role, begin, end};
+}
+
 Array Checker::input(py::handle obj, const char* name, size_t rank) {
   return input_ranked(obj, name, rank, rank);
 }
 
-Array Checker::input_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank) {
-  return checked_rank(parse(obj, name, false), name, min_rank, max_rank);
-}
-
-Array Checker::checked_rank(Array a, const char* name, size_t min_rank, size_t max_rank) {
+Array Checker::ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank,
+                      Role role, Elem elem) {
+  Array a = parse(obj, name, role != Role::input, elem);
   if (a.shape.size() < min_rank || a.shape.size() > max_rank) {
     std::string want = min_rank == max_rank ? std::to_string(min_rank)
                                             : std::to_string(min_rank) + " to " +
@@ -157,7 +197,17 @@ Array Checker::checked_rank(Array a, const char* name, size_t min_rank, size_t m
     fail_value(std::string(name) + ": expected " + want + " dimensions, got " +
                std::to_string(a.shape.size()) + " with shape " + shape_str(a.shape));
   }
+  track(a, name, role);
   return a;
+}
+
+Array Checker::input_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank) {
+  return ranked(obj, name, min_rank, max_rank, Role::input);
+}
+
+Array Checker::in_place_ranked(py::handle obj, const char* name, size_t min_rank,
+                               size_t max_rank) {
+  return ranked(obj, name, min_rank, max_rank, Role::in_place);
 }
 
 Array Checker::int_input(py::handle obj, const char* name, size_t rank) {
@@ -165,6 +215,7 @@ Array Checker::int_input(py::handle obj, const char* name, size_t rank) {
   if (a.shape.size() != rank)
     fail_value(std::string(name) + ": expected " + std::to_string(rank) + " dimensions, got " +
                std::to_string(a.shape.size()) + " with shape " + shape_str(a.shape));
+  track(a, name, Role::input);
   return a;
 }
 
@@ -184,13 +235,14 @@ static bool is_int64_array(py::handle obj) {
 
 Array Checker::input_f32_or_i64(py::handle obj, const char* name, size_t min_rank,
                                 size_t max_rank) {
-  return checked_rank(parse(obj, name, false, is_int64_array(obj) ? Elem::I64 : Elem::F32), name,
-                      min_rank, max_rank);
+  return ranked(obj, name, min_rank, max_rank, Role::input,
+                is_int64_array(obj) ? Elem::I64 : Elem::F32);
 }
 
 Array Checker::in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape) {
   Array a = parse(obj, name, true);
   expect_shape(a, name, shape);
+  track(a, name, Role::in_place);
   return a;
 }
 
@@ -199,6 +251,7 @@ Array Checker::optional_input(py::handle obj, const char* name,
   if (obj.is_none()) return Array{};
   Array a = parse(obj, name, false);
   expect_shape(a, name, shape);
+  track(a, name, Role::input);
   return a;
 }
 
@@ -221,6 +274,7 @@ StepArg Checker::step_arg(py::handle obj, const char* name) {
   if (a.numel() != 1 || a.shape.size() > 1)
     fail_value(std::string(name) + ": expected an int or a one-element int64 array of shape "
                "(1,) or (), got shape " + shape_str(a.shape));
+  track(a, name, Role::input);
   if (a.on_cuda())
     s.ptr = a.int_data;
   else
@@ -232,6 +286,7 @@ Array Checker::output(py::handle obj, const char* name, const std::vector<int64_
   if (obj.is_none()) return allocate(shape, Elem::F32);
   Array a = parse(obj, name, true);
   expect_shape(a, name, shape);
+  track(a, name, Role::output);
   return a;
 }
 
@@ -239,11 +294,12 @@ Array Checker::int_output(py::handle obj, const char* name, const std::vector<in
   if (obj.is_none()) return allocate(shape, Elem::I64);
   Array a = parse(obj, name, true, Elem::I64);
   expect_shape(a, name, shape);
+  track(a, name, Role::output);
   return a;
 }
 
 // A new output on the call's device (CuPy allocates from its memory pool: never inside a
-// CUDA graph capture, see gan_fast/cuda_graph.py).
+// CUDA graph capture, see gan_fast/cuda_graph.py). Fresh memory overlaps nothing.
 Array Checker::allocate(const std::vector<int64_t>& shape, Elem elem) {
   GF_CHECK(have_device_, "output allocated before any input fixed the device");
   Array a;

@@ -3,6 +3,15 @@
 // labels and indices, an int64 pointer: Checker::int_input, int_output), after
 // checking dtype, layout, writability, shape and device. Every failure is a Python
 // TypeError/ValueError naming the op and the argument. No math here.
+//
+// Overlap: the Checker also remembers the bytes each array of the call occupies (device
+// addresses for CUDA arrays) and whether the op reads it (input), writes it (output) or
+// both (in place). An output or in-place array that shares any byte with another array of
+// the call is a ValueError naming both, raised before the kernel runs: a kernel that
+// writes one operand while still reading another gives silently wrong results. Views of
+// one buffer that do not overlap are fine, and inputs may share memory with each other.
+// The only exception is declared per call (Checker's `may_alias`): an elementwise output
+// may be exactly one of its inputs (the same bytes), so the op runs in place.
 #pragma once
 
 #include <pybind11/numpy.h>
@@ -12,6 +21,7 @@
 #include <pybind11/stl.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -40,10 +50,18 @@ struct Array {
 
 constexpr int64_t kAny = -1;  // wildcard in an expected shape
 
+// An output that may be exactly this input (same start, same size): the op then computes
+// in place. Both are argument names as the Checker's calls give them.
+struct Alias {
+  const char* output;
+  const char* input;
+};
+
 // Checks one op's arguments; every message starts with the op's name.
 class Checker {
  public:
-  explicit Checker(const char* op) : op_(op) {}
+  // may_alias lists the exact aliases this op's contract allows (none by default).
+  explicit Checker(const char* op, std::initializer_list<Alias> may_alias = {});
 
   // A float32, C-contiguous input on the same device as earlier arrays of this call.
   Array input(py::handle obj, const char* name, size_t rank);
@@ -57,6 +75,8 @@ class Checker {
   Array input_f32_or_i64(py::handle obj, const char* name, size_t min_rank, size_t max_rank);
   // An input that is also written (Adam's moments, BatchNorm's running statistics).
   Array in_place(py::handle obj, const char* name, const std::vector<int64_t>& shape);
+  // Same, with any rank in [min_rank, max_rank].
+  Array in_place_ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank);
   // An optional input: None gives an empty Array (data == nullptr).
   Array optional_input(py::handle obj, const char* name, const std::vector<int64_t>& shape);
   // A per-step integer (common/step_arg.h): a Python int, or a one-element int64 array on
@@ -80,16 +100,33 @@ class Checker {
 
  private:
   enum class Elem { F32, I64 };
+  enum class Role { input, output, in_place };
   Array parse(py::handle obj, const char* name, bool writable, Elem elem = Elem::F32);
   Array allocate(const std::vector<int64_t>& shape, Elem elem);
-  Array checked_rank(Array a, const char* name, size_t min_rank, size_t max_rank);
+  Array ranked(py::handle obj, const char* name, size_t min_rank, size_t max_rank, Role role,
+               Elem elem = Elem::F32);
   void join_device(const Array& a, const char* name);
+  // Checks a's bytes against every array seen before in this call, then remembers them.
+  void track(const Array& a, const char* name, Role role);
+  bool may_alias(const char* a, const char* b) const;
 
   const char* op_;
   bool have_device_ = false;
   Device device_ = Device::CPU;
   int device_id_ = -1;
   const char* first_name_ = nullptr;
+
+  // Fixed capacity, no allocation: the check must cost nothing next to the call itself.
+  struct Span {
+    const char* name;
+    Role role;
+    uintptr_t begin, end;  // bytes [begin, end)
+  };
+  static constexpr int kMaxArrays = 16, kMaxAliases = 4;
+  Span seen_[kMaxArrays];
+  int n_seen_ = 0;
+  Alias aliases_[kMaxAliases];
+  int n_aliases_ = 0;
 };
 
 std::string shape_str(const std::vector<int64_t>& shape);

@@ -1,6 +1,9 @@
 // gan_fast._C: the Python face of the kernels. Each function checks its arguments
 // (bindings/arrays.h), allocates missing outputs on the inputs' device, releases the GIL
 // and calls the CPU or CUDA entry point of csrc/<op>/<op>.h. No math happens here.
+// Overlap: a given output or in-place array must not share memory with any other argument
+// (the Checker refuses it); the Checker's second argument lists the exceptions, the exact
+// aliases an op's contract allows (an elementwise output over its input: in place).
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -20,6 +23,7 @@
 #include "common/cuda_device.h"
 #include "common/fma_peak.h"
 #include "common/labels.h"
+#include "common/variants.h"
 #include "concat/concat.h"
 #include "conv2d/conv2d.h"
 #include "dropout/dropout.h"
@@ -187,8 +191,8 @@ std::pair<int64_t, int64_t> pair_arg(const Checker& c, py::handle v, const char*
   return {t[0], t[1]};
 }
 
-gf::Conv2dShape conv2d_shape(Checker& c, const Array& x, const Array& w, py::handle stride,
-                             py::handle padding) {
+gf::Conv2dGeometry conv2d_geometry(Checker& c, const Array& x, const Array& w,
+                                   py::handle stride, py::handle padding) {
   gf::Conv2dShape s{};
   s.N = x.dim(0); s.C = x.dim(1); s.H = x.dim(2); s.W = x.dim(3);
   c.expect_shape(w, "w", {kAny, s.C, kAny, kAny});
@@ -207,7 +211,7 @@ gf::Conv2dShape conv2d_shape(Checker& c, const Array& x, const Array& w, py::han
     c.fail_value("x: padded input " + std::to_string(s.H + 2 * s.pad_h) + "x" +
                  std::to_string(s.W + 2 * s.pad_w) + " is smaller than the kernel " +
                  std::to_string(s.R) + "x" + std::to_string(s.S));
-  return s;
+  return gf::conv2d_geometry(s);
 }
 
 py::object conv2d_forward(py::handle x_, py::handle w_, py::handle b_, py::handle stride,
@@ -215,11 +219,12 @@ py::object conv2d_forward(py::handle x_, py::handle w_, py::handle b_, py::handl
   Checker c("conv2d_forward");
   Array x = c.input(x_, "x", 4);
   Array w = c.input(w_, "w", 4);
-  gf::Conv2dShape s = conv2d_shape(c, x, w, stride, padding);
+  const gf::Conv2dGeometry g = conv2d_geometry(c, x, w, stride, padding);
+  const gf::Conv2dShape& s = g.s;
   Array b = c.optional_input(b_, "b", {s.K});
-  Array y = c.output(out_, "out", {s.N, s.K, s.P(), s.Q()});
-  GF_DISPATCH(c, gf::conv2d_forward_cpu(x.data, w.data, b.data, y.data, s),
-              gf::conv2d_forward_cuda(x.data, w.data, b.data, y.data, s, stream));
+  Array y = c.output(out_, "out", {s.N, s.K, g.P, g.Q});
+  GF_DISPATCH(c, gf::conv2d_forward_cpu(x.data, w.data, b.data, y.data, g),
+              gf::conv2d_forward_cuda(x.data, w.data, b.data, y.data, g, stream));
   return y.obj;
 }
 
@@ -229,14 +234,15 @@ py::tuple conv2d_backward(py::handle dy_, py::handle x_, py::handle w_, py::hand
   Checker c("conv2d_backward");
   Array x = c.input(x_, "x", 4);
   Array w = c.input(w_, "w", 4);
-  gf::Conv2dShape s = conv2d_shape(c, x, w, stride, padding);
+  const gf::Conv2dGeometry g = conv2d_geometry(c, x, w, stride, padding);
+  const gf::Conv2dShape& s = g.s;
   Array dy = c.input(dy_, "dy", 4);
-  c.expect_shape(dy, "dy", {s.N, s.K, s.P(), s.Q()});
+  c.expect_shape(dy, "dy", {s.N, s.K, g.P, g.Q});
   Array dx = need_dx ? c.output(dx_, "dx", {s.N, s.C, s.H, s.W}) : Array{};
   Array dw = need_dw ? c.output(dw_, "dw", {s.K, s.C, s.R, s.S}) : Array{};
   Array db = need_db ? c.output(db_, "db", {s.K}) : Array{};
-  GF_DISPATCH(c, gf::conv2d_backward_cpu(dy.data, x.data, w.data, dx.data, dw.data, db.data, s),
-              gf::conv2d_backward_cuda(dy.data, x.data, w.data, dx.data, dw.data, db.data, s,
+  GF_DISPATCH(c, gf::conv2d_backward_cpu(dy.data, x.data, w.data, dx.data, dw.data, db.data, g),
+              gf::conv2d_backward_cuda(dy.data, x.data, w.data, dx.data, dw.data, db.data, g,
                                        stream));
   return py::make_tuple(or_none(need_dx, dx), or_none(need_dw, dw), or_none(need_db, db));
 }
@@ -310,7 +316,7 @@ py::tuple batchnorm_backward(py::handle dy_, py::handle x_, py::handle gamma_, p
 constexpr size_t kMaxRank = 8;
 
 py::object leaky_relu_forward(py::handle x_, double slope, py::handle out_) {
-  Checker c("leaky_relu_forward");
+  Checker c("leaky_relu_forward", {{"out", "x"}});
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   check_finite(c, slope, "slope");
   Array y = c.output(out_, "out", x.shape);
@@ -321,7 +327,7 @@ py::object leaky_relu_forward(py::handle x_, double slope, py::handle out_) {
 }
 
 py::object leaky_relu_backward(py::handle dy_, py::handle x_, double slope, py::handle dx_) {
-  Checker c("leaky_relu_backward");
+  Checker c("leaky_relu_backward", {{"dx", "dy"}, {"dx", "x"}});
   Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   c.expect_shape(x, "x", dy.shape);
@@ -334,7 +340,7 @@ py::object leaky_relu_backward(py::handle dy_, py::handle x_, double slope, py::
 }
 
 py::object tanh_forward(py::handle x_, py::handle out_) {
-  Checker c("tanh_forward");
+  Checker c("tanh_forward", {{"out", "x"}});
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   Array y = c.output(out_, "out", x.shape);
   GF_DISPATCH(c, gf::tanh_forward_cpu(x.data, y.data, x.numel()),
@@ -343,7 +349,7 @@ py::object tanh_forward(py::handle x_, py::handle out_) {
 }
 
 py::object tanh_backward(py::handle dy_, py::handle y_, py::handle dx_) {
-  Checker c("tanh_backward");
+  Checker c("tanh_backward", {{"dx", "dy"}, {"dx", "y"}});
   Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
   Array y = c.input_ranked(y_, "y", 0, kMaxRank);
   c.expect_shape(y, "y", dy.shape);
@@ -356,7 +362,7 @@ py::object tanh_backward(py::handle dy_, py::handle y_, py::handle dx_) {
 py::object dropout_apply(const char* op, const char* in_name, const char* out_name,
                          py::handle in_, double p, uint64_t seed, py::handle step_,
                          py::handle out_) {
-  Checker c(op);
+  Checker c(op, {{out_name, in_name}});
   Array in = c.input_ranked(in_, in_name, 0, kMaxRank);
   check_unit_interval(c, p, "p", false);
   const std::optional<gf::StepArg> step = optional_step(c, step_);
@@ -369,7 +375,7 @@ py::object dropout_apply(const char* op, const char* in_name, const char* out_na
 
 py::object leaky_relu_dropout_forward(py::handle x_, double slope, double p, uint64_t seed,
                                       py::handle step_, py::handle out_) {
-  Checker c("leaky_relu_dropout_forward");
+  Checker c("leaky_relu_dropout_forward", {{"out", "x"}});
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   check_finite(c, slope, "slope");
   check_unit_interval(c, p, "p", false);
@@ -386,7 +392,7 @@ py::object leaky_relu_dropout_forward(py::handle x_, double slope, double p, uin
 
 py::object leaky_relu_dropout_backward(py::handle dy_, py::handle x_, double slope, double p,
                                        uint64_t seed, py::handle step_, py::handle dx_) {
-  Checker c("leaky_relu_dropout_backward");
+  Checker c("leaky_relu_dropout_backward", {{"dx", "dy"}, {"dx", "x"}});
   Array dy = c.input_ranked(dy_, "dy", 0, kMaxRank);
   Array x = c.input_ranked(x_, "x", 0, kMaxRank);
   c.expect_shape(x, "x", dy.shape);
@@ -418,7 +424,7 @@ py::tuple bce_with_logits(py::handle z_, py::handle t_, py::handle loss_, py::ha
 
 py::tuple softmax_cross_entropy(py::handle z_, py::handle labels_, py::handle loss_,
                                 py::handle dz_) {
-  Checker c("softmax_cross_entropy");
+  Checker c("softmax_cross_entropy", {{"dlogits", "logits"}});
   Array z = c.input(z_, "logits", 2);
   const int64_t N = z.dim(0), C = z.dim(1);
   if (N == 0) c.fail_value("logits: the mean of an empty batch is undefined");
@@ -436,8 +442,7 @@ py::tuple softmax_cross_entropy(py::handle z_, py::handle labels_, py::handle lo
 void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, py::handle step_,
                double lr, double beta1, double beta2, double eps) {
   Checker c("adam_step");
-  Array p = c.input(p_, "params", 1);
-  Array pw = c.in_place(p_, "params", p.shape);  // same array, now checked writable
+  Array p = c.in_place_ranked(p_, "params", 1, 1);
   Array g = c.input(g_, "grads", 1);
   c.expect_shape(g, "grads", p.shape);
   Array m = c.in_place(m_, "m", p.shape);
@@ -453,8 +458,8 @@ void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, py::h
   check_finite(c, eps, "eps");
   if (eps <= 0) c.fail_value("eps: expected > 0, got " + std::to_string(eps));
   const gf::AdamHyper h{lr, beta1, beta2, eps};
-  GF_DISPATCH(c, gf::adam_step_cpu(pw.data, g.data, m.data, v.data, p.numel(), h, step.value),
-              gf::adam_step_cuda(pw.data, g.data, m.data, v.data, p.numel(), h, step, stream));
+  GF_DISPATCH(c, gf::adam_step_cpu(p.data, g.data, m.data, v.data, p.numel(), h, step.value),
+              gf::adam_step_cuda(p.data, g.data, m.data, v.data, p.numel(), h, step, stream));
 }
 
 // ---------------------------------------------------------------------------- device-side data
@@ -462,8 +467,7 @@ void adam_step(py::handle p_, py::handle g_, py::handle m_, py::handle v_, py::h
 // device from (seed, step) so that a captured training step needs nothing from the host.
 py::object random_normal(py::handle out_, uint64_t seed, py::handle step_) {
   Checker c("random_normal");
-  Array shape_of = c.input_ranked(out_, "out", 0, kMaxRank);
-  Array out = c.in_place(out_, "out", shape_of.shape);  // the same array, checked writable
+  Array out = c.in_place_ranked(out_, "out", 0, kMaxRank);  // filled, never read
   const gf::StepArg step = counter_step(c, step_);
   GF_DISPATCH(c, gf::random_normal_cpu(out.data, out.numel(), seed, step.value),
               gf::random_normal_cuda(out.data, out.numel(), seed, step, stream));
@@ -585,7 +589,7 @@ int64_t trailing_size(const Array& w) {
 
 py::tuple spectral_norm_forward(py::handle w_, py::handle u_, double eps, py::handle out_,
                                 py::handle v_, py::handle sigma_) {
-  Checker c("spectral_norm_forward");
+  Checker c("spectral_norm_forward", {{"out", "w"}});
   Array w = c.input_ranked(w_, "w", 2, kMaxRank);
   const int64_t K = w.dim(0), F = trailing_size(w);
   Array u = c.in_place(u_, "u", {K});
@@ -604,7 +608,7 @@ py::tuple spectral_norm_forward(py::handle w_, py::handle u_, double eps, py::ha
 
 py::object spectral_norm_backward(py::handle dw_sn_, py::handle w_sn_, py::handle u_,
                                   py::handle v_, py::handle sigma_, py::handle dw_) {
-  Checker c("spectral_norm_backward");
+  Checker c("spectral_norm_backward", {{"dw", "dw_sn"}});
   Array dw_sn = c.input_ranked(dw_sn_, "dw_sn", 2, kMaxRank);
   Array w_sn = c.input_ranked(w_sn_, "w_sn", 2, kMaxRank);
   c.expect_shape(w_sn, "w_sn", dw_sn.shape);
@@ -810,6 +814,43 @@ void set_num_threads(int n) {
   omp_set_num_threads(n);
 }
 
+// Kernel variants (common/variants.h): private switches for the tests.
+py::dict kernel_variants() {
+  py::dict d;
+  for (const gf::KernelFamilyNames& f : gf::kKernelFamilies) {
+    py::list names;
+    for (const char* v : f.variants)
+      if (v != nullptr) names.append(v);
+    d[f.family] = py::tuple(names);
+  }
+  return d;
+}
+
+int kernel_family_arg(const char* fn, const std::string& family) {
+  const int f = gf::kernel_family(family.c_str());
+  if (f < 0)
+    throw py::value_error(std::string(fn) + ": family: expected one of " +
+                          py::repr(py::tuple(kernel_variants())).cast<std::string>() +
+                          ", got '" + family + "'");
+  return f;
+}
+
+void set_kernel_variant(const std::string& family, const std::string& variant) {
+  const int f = kernel_family_arg("_set_kernel_variant", family);
+  const int v = gf::kernel_variant(f, variant.c_str());
+  if (v < 0)
+    throw py::value_error("_set_kernel_variant: variant: expected 'auto' or one of " +
+                          py::repr(kernel_variants()[family.c_str()]).cast<std::string>() +
+                          ", got '" + variant + "'");
+  gf::force_variant(f, v);
+}
+
+std::string kernel_variant(const std::string& family) {
+  const int f = kernel_family_arg("_kernel_variant", family);
+  const int v = gf::forced_variant(static_cast<gf::KernelFamily>(f));
+  return v == 0 ? "auto" : gf::kKernelFamilies[f].variants[v - 1];
+}
+
 }  // namespace
 
 PYBIND11_MODULE(_C, m) {
@@ -892,4 +933,10 @@ PYBIND11_MODULE(_C, m) {
         "Measured float32 FMA throughput of the active CPU path on all threads (GFLOP/s).");
   m.def("get_num_threads", [] { return omp_get_max_threads(); });
   m.def("set_num_threads", &set_num_threads, "n"_a);
+  m.def("_kernel_variants", &kernel_variants,
+        "The kernel families whose variant can be forced, and their variants (variant 1 first).");
+  m.def("_set_kernel_variant", &set_kernel_variant, "family"_a, "variant"_a,
+        "Forces one variant of a kernel family process-wide ('auto': each call picks by shape).");
+  m.def("_kernel_variant", &kernel_variant, "family"_a,
+        "The variant forced for a kernel family, or 'auto'.");
 }

@@ -1,7 +1,6 @@
 // Error handling shared by every kernel: nothing here calls exit().
 //
 // GF_CHECK(cond, msg)        -> throws gf::Error ("file:line: msg") when cond is false.
-// GF_CHECK_ARG(cond, msg)    -> throws std::invalid_argument (ValueError in Python).
 // GF_CUDA_CHECK(expr)        -> (in .cu files) throws gf::Error with cudaGetErrorString.
 // GF_CUDA_CHECK_LAUNCH()     -> checks cudaGetLastError() right after a kernel launch.
 #pragma once
@@ -30,11 +29,6 @@ using Stream = void*;
 #define GF_CHECK(cond, msg)                                        \
   do {                                                             \
     if (!(cond)) ::gf::throw_error(__FILE__, __LINE__, (msg));     \
-  } while (0)
-
-#define GF_CHECK_ARG(cond, msg)                                    \
-  do {                                                             \
-    if (!(cond)) throw std::invalid_argument(msg);                 \
   } while (0)
 
 #ifdef __CUDACC__

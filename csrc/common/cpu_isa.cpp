@@ -30,7 +30,8 @@ CpuIsa best_supported() {
   return CpuIsa::scalar;
 }
 
-// -1 until first use; then the CpuIsa in use. The only shared state of the CPU kernels.
+// -1 until first use; then the CpuIsa in use. The CPU kernels' only other shared state is the
+// forced kernel variants (common/variants.h).
 std::atomic<int> g_isa{-1};
 
 }  // namespace

@@ -28,6 +28,4 @@ int cuda_pointer_device(const void* ptr) {
                                                                                     : -1;
 }
 
-void cuda_synchronize() { GF_CUDA_CHECK(cudaDeviceSynchronize()); }
-
 }  // namespace gf

@@ -9,7 +9,6 @@ int cuda_device_count();
 int cuda_current_device();
 // Device that owns a pointer, or -1 for host memory.
 int cuda_pointer_device(const void* ptr);
-void cuda_synchronize();
 
 }  // namespace gf
 #endif

@@ -7,18 +7,26 @@
 // every panel pair; the A panel stays in L1 while the B panels stream from L2.
 // Deterministic: every element of C is summed over k in the same kKC steps whatever the
 // block split, so only mc and nc adapt to the thread count, never the order of a sum.
-// A single-column C (matrix·vector) is computed as the row Cᵀ = op(B)ᵀ·op(A)ᵀ.
 //
-// Variants: one micro-kernel template (GCC vector extensions) compiled three times and
+// Variants (common/variants.h, family "gemm"; each one adds to the one before, the last
+// is the default; all sum each element of C over k in the same order):
+//   1 full_tiles     every panel through the full MR × NR micro-tile, zero-padded
+//   2 narrow_tail    + a half-width tile (one vector of columns) for a last panel that
+//                    narrow: half the work there (the generator's 784 outputs on AVX-512
+//                    end in a 16-column panel)
+//   3 column_as_row  + a single-column C (matrix·vector) computed as the row
+//                    Cᵀ = op(B)ᵀ·op(A)ᵀ, which fills the tile's vectors instead of one
+//                    lane of each
+// SIMD paths: one micro-kernel template (GCC vector extensions) compiled three times and
 // picked by active_cpu_isa() (common/cpu_isa.h; gan_fast.set_cpu_isa forces one):
 //   avx512  16-lane vectors, 8 × 32 tile  (16 zmm accumulators)
 //   avx2    8-lane vectors,  6 × 16 tile  (12 ymm accumulators), FMA
 //   scalar  4-lane vectors,  4 × 8 tile   (SSE2 on x86-64; plain scalar code elsewhere)
-// and a half-width tile (one vector of columns) for a last panel that narrow. Panels whose
-// rows run along k are packed through 8 × 8 register transposes (common/transpose.h).
-// `acc += a * b` on vectors becomes one FMA where the target has it: -std=gnu++17 (the
-// CMake default) implies -ffp-contract=fast.
-// Tests: tests/test_linear.py and tests/test_conv2d.py run every variant the CPU allows.
+// Panels whose rows run along k are packed through 8 × 8 register transposes
+// (common/transpose.h). `acc += a * b` on vectors becomes one FMA where the target has
+// it: -std=gnu++17 (the CMake default) implies -ffp-contract=fast.
+// Tests: tests/test_kernel_variants.py runs every variant on every SIMD path the CPU
+// allows; tests/test_linear.py and tests/test_conv2d.py every SIMD path.
 // Benchmark: python benchmarks/gemm_table.py (against OpenBLAS at the model's shapes).
 #include "gemm/gemm.h"
 
@@ -30,6 +38,7 @@
 #include "common/cpu_isa.h"
 #include "common/scratch.h"
 #include "common/transpose.h"
+#include "common/variants.h"
 
 namespace gf {
 namespace {
@@ -54,6 +63,7 @@ struct GemmArgs {
   int64_t b_sk, b_sj;
   float* C;
   int64_t ldc;
+  bool narrow_tail;  // variant 2: a last panel of at most one vector's columns, half-width
 };
 
 struct Block {
@@ -154,7 +164,7 @@ GF_INLINE void gemm_block(const GemmArgs& g, const Block& blk, float* Ap, float*
       for (int64_t j = 0; j < blk.nc; j += NR) {
         const int64_t m = std::min<int64_t>(MR, blk.mc - i), n = std::min<int64_t>(NR, blk.nc - j);
         float* c = g.C + (blk.i0 + i) * g.ldc + blk.j0 + j;
-        if (NV > 1 && n <= W)  // a last panel of at most one vector's columns: half the work
+        if (NV > 1 && n <= W && g.narrow_tail)  // a last panel that narrow: half the work
           micro_tile<W, MR, 1, NR>(kc, Ap + i * kc, Bp + j * kc, g.alpha, beta, c, g.ldc, m, n);
         else
           micro_tile<W, MR, NV>(kc, Ap + i * kc, Bp + j * kc, g.alpha, beta, c, g.ldc, m, n);
@@ -195,7 +205,8 @@ void scale_c(int64_t M, int64_t N, float beta, float* C, int64_t ldc) {
 // Cᵀ = op(B)ᵀ·op(A)ᵀ. A contiguous single column C (a matrix-vector product) becomes a
 // contiguous row, which fills the micro-kernel's vectors instead of one lane of each.
 GemmArgs transposed(const GemmArgs& g) {
-  return {g.N, g.M, g.K, g.alpha, g.beta, g.B, g.b_sj, g.b_sk, g.A, g.a_sk, g.a_si, g.C, g.M};
+  return {g.N, g.M, g.K, g.alpha, g.beta, g.B, g.b_sj, g.b_sk, g.A, g.a_sk, g.a_si, g.C, g.M,
+          g.narrow_tail};
 }
 
 // Block sizes: at most cache-sized, split evenly (a 128-row C is two 64-row blocks, not
@@ -225,11 +236,12 @@ void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float
               int64_t ldc) {
   if (M <= 0 || N <= 0) return;
   if (K <= 0) return scale_c(M, N, beta, C, ldc);
+  const int variant = forced_variant(KernelFamily::gemm);  // 0: auto, the last
   GemmArgs g{M, N, K, alpha, beta,
              A, trans_a ? 1 : lda, trans_a ? lda : 1,
              B, trans_b ? 1 : ldb, trans_b ? ldb : 1,
-             C, ldc};
-  if (N == 1 && ldc == 1) g = transposed(g);
+             C, ldc, variant == 0 || variant >= 2};
+  if (N == 1 && ldc == 1 && (variant == 0 || variant >= 3)) g = transposed(g);
   const Kernel& kern = active_kernel();
   const bool worth_threads = 2.0 * M * N * K >= kMinParallelFlops && !omp_in_parallel();
   const int threads = worth_threads ? omp_get_max_threads() : 1;

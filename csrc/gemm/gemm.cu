@@ -1,8 +1,12 @@
 // gemm_cuda: C = alpha·op(A)·op(B) + beta·C, row-major float32 (contract in gemm.h).
 //
-// One kernel, instantiated for the four (trans_a, trans_b) pairs: a 256-thread block owns a
-// 64×64 tile of C and walks K in slices of 16. Each slice of op(A) (64×16) and op(B)
-// (16×64) is staged in shared memory, zero-filled outside the matrices so any M, N, K
+// Variants (common/variants.h, family "gemm_cuda"; the default picks by shape):
+//   1 one_pass  one kernel over all of K
+//   2 split_k   the K range cut into slices summed in a second kernel
+//
+// Variant 1: one kernel, instantiated for the four (trans_a, trans_b) pairs: a 256-thread
+// block owns a 64×64 tile of C and walks K in slices of 16. Each slice of op(A) (64×16) and
+// op(B) (16×64) is staged in shared memory, zero-filled outside the matrices so any M, N, K
 // works; each thread then accumulates a 4×4 micro-tile of C in registers with float32 FMAs.
 // Every element of C is summed k = 0, 1, ..., K−1 by one thread: no atomics, bitwise
 // repeatable.
@@ -12,8 +16,10 @@
 // gains a z dimension of S slices, slice z sums its own range of K into a [S, M, N]
 // workspace, and a second kernel adds the S partials in slice order and applies alpha and
 // beta. S depends only on M, N, K (never on the device), so results stay bitwise
-// repeatable, also across GPUs. Tested through linear and conv2d (tests/test_linear.py,
-// tests/test_conv2d.py) against gan_fast.reference.
+// repeatable, also across GPUs. Forced, it splits every product with K > kBK into at least
+// two slices. Tested through linear and conv2d (tests/test_linear.py,
+// tests/test_conv2d.py) against gan_fast.reference; tests/test_kernel_variants.py forces
+// each variant.
 //
 // Epilogue (gemm.h's GemmEpilogue): whichever kernel writes C (the tile kernel, or the
 // slice sum after a split-K product) passes each value through an epilogue functor, a
@@ -22,6 +28,7 @@
 #include "gemm/gemm.h"
 
 #include "common/cuda_launch.cuh"
+#include "common/variants.h"
 #include "leaky_relu/leaky_relu.h"
 
 namespace gf {
@@ -162,6 +169,13 @@ constexpr int64_t kMinSlice = 256;  // shorter slices cost more in the partial s
 
 // How many K slices a product with this many C tiles gets (1: no split).
 int64_t k_slices(int64_t tiles, int64_t K) {
+  switch (forced_variant(KernelFamily::gemm_cuda)) {
+    case 1: return 1;
+    case 2:  // K == 0 has nothing to split
+      return K > 0 ? std::max<int64_t>(2, std::min<int64_t>(K / kMinSlice, kTargetBlocks / tiles))
+                   : 1;
+    default: break;
+  }
   if (tiles >= kTargetBlocks / 4) return 1;
   return std::max<int64_t>(1, std::min<int64_t>(K / kMinSlice, kTargetBlocks / tiles));
 }

@@ -4,7 +4,8 @@
 //
 // op(A) = A (A is [M,K], lda >= K) or Aᵀ (A is [K,M], lda >= M); likewise op(B).
 // beta == 0 overwrites C without reading it (C may hold NaN); beta == 1 accumulates.
-// All pointers are float32; C must not alias A or B.
+// All pointers are float32; C must not overlap A or B (the ops built on gemm refuse such
+// arguments in their bindings: bindings/arrays.h).
 //
 // CPU (gemm.cpp): packed, cache-blocked panels, a register-blocked micro-kernel compiled
 //   for AVX-512, AVX2 and a portable baseline and chosen by active_cpu_isa()

@@ -1,5 +1,6 @@
 // leaky_relu: y = x if x > 0 else slope·x;  dx = dy if x > 0 else slope·dy.
-// Elementwise over n contiguous float32 values; y / dx overwritten (may alias x / dy).
+// Elementwise over n contiguous float32 values; y / dx overwritten. In place: y may be x
+// itself, dx may be dy or x itself; a partial overlap is refused by the binding.
 // Backward takes the forward input x (not y), so it is right for any slope, even 0.
 #pragma once
 

@@ -1,12 +1,17 @@
-// linear (CPU): y = act(x·Wᵀ + b) and its gradients (contract: linear.h), all on gemm_cpu.
-// forward seeds y with b and lets gemm accumulate onto it (beta = 1), saving a pass;
-// backward is two gemms and a column sum of dy in double, n ascending for every column.
-// A single output feature (M = 1, D's 6272 -> 1 head) is a matrix·vector product that
-// streams x once at memory speed; as a gemm it would pad every panel to a full register
-// tile, so it gets its own path (variant 2): per-row dot products forward; backward
-// dx = dy·w as scaled copies of w and dw = Σ_n dy[n]·x[n, :] over column blocks with n
-// ascending (independent of the threads), all on the active SIMD path (common/cpu_isa.h).
-// Tests: tests/test_linear.py.
+// linear (CPU): y = act(x·Wᵀ + b) and its gradients (contract: linear.h).
+//
+// Variants (common/variants.h, family "linear"; the last is the default):
+//   1 gemm    forward seeds y with b and lets gemm_cpu accumulate onto it (beta = 1),
+//             saving a pass; backward is two gemms. Any shape.
+//   2 matvec  a single output feature (M = 1, D's 6272 -> 1 head) is a matrix·vector
+//             product that streams x once at memory speed; as a gemm it would pad every
+//             panel to a full register tile. Per-row dot products forward; backward
+//             dx = dy·w as scaled copies of w and dw = Σ_n dy[n]·x[n, :] over column
+//             blocks with n ascending (independent of the threads), all on the active
+//             SIMD path (common/cpu_isa.h). M = 1 only.
+// Both: db is a column sum of dy in double, n ascending for every column; a fused activation
+// (tanh, LeakyReLU) runs the separate op's kernel in place over y afterwards.
+// Tests: tests/test_linear.py; tests/test_kernel_variants.py runs both variants.
 #include "linear/linear.h"
 
 #include <algorithm>
@@ -14,6 +19,7 @@
 
 #include "common/cpu_isa.h"
 #include "common/parallel.h"
+#include "common/variants.h"
 #include "gemm/gemm.h"
 #include "leaky_relu/leaky_relu.h"
 #include "tanh/tanh.h"
@@ -115,11 +121,14 @@ struct WeightedColumnSums {  // dw[k] = Σ_n dy[n]·x[n, k] for one block of col
   }
 };
 
+// Variant 2 for a single output feature, unless variant 1 is forced.
+bool use_matvec(int64_t M) { return M == 1 && forced_variant(KernelFamily::linear) != 1; }
+
 }  // namespace
 
 void linear_forward_cpu(const float* x, const float* w, const float* b, float* y, int64_t N,
                         int64_t K, int64_t M, Activation act, float slope) {
-  if (M == 1) {
+  if (use_matvec(M)) {
     constexpr int64_t kRows = MatVecRows::kRows;
     vector_rows_cpu((N + kRows - 1) / kRows, kMatVecGrain / std::max<int64_t>(kRows * K, 1),
                     MatVecRows{x, w, b, y, N, K});
@@ -134,7 +143,7 @@ void linear_forward_cpu(const float* x, const float* w, const float* b, float* y
 
 void linear_backward_cpu(const float* dy, const float* x, const float* w, float* dx, float* dw,
                          float* db, int64_t N, int64_t K, int64_t M) {
-  if (M == 1) {
+  if (use_matvec(M)) {
     const int64_t grain = kMatVecGrain / std::max<int64_t>(K, 1);
     if (dx != nullptr) rows_cpu(N, grain, OuterRow{dy, w, dx, K});
     if (dw != nullptr)

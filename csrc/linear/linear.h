@@ -11,8 +11,9 @@
 //   dx [N, K] = dy · W        (overwritten; skipped when dx is null)
 //   dw [M, K] = dyᵀ · x       (overwritten; skipped when dw is null)
 //   db [M]    = Σ_n dy[n, :]  (overwritten; skipped when db is null)
-// Nothing is cached: backward takes x and w again. The db sum runs in a fixed order
-// (deterministic on both backends).
+// No output may overlap an input or another output (the binding refuses it: dx is written
+// before dw reads dy). Nothing is cached: backward takes x and w again. The db sum runs in
+// a fixed order (deterministic on both backends).
 #pragma once
 
 #include <cstdint>

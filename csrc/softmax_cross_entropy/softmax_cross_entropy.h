@@ -6,8 +6,9 @@
 //   dz_ij   = (softmax(z_i)_j − [j == y_i]) / N                      (overwritten)
 //
 // Every row is evaluated in double (exp of z − m ≤ 0 never overflows, so any finite logit,
-// ±1e4 included, gives a finite loss and gradient). dz may alias z: a row is read in full
-// (max, sum, z_{i,y_i}) before its gradient is written, element by element after reading it.
+// ±1e4 included, gives a finite loss and gradient). dz may be z itself (in place): a row is
+// read in full (max, sum, z_{i,y_i}) before its gradient is written, element by element after
+// reading it. Any other overlap between z, labels, loss and dz is refused by the binding.
 // The mean is summed in a fixed order (CPU: rows in index order into one double; CUDA: one
 // block, warp per row, each warp summing its rows in order, then block_reduce_sum's fixed
 // tree), so the loss is deterministic; on CUDA it is written to device memory.

@@ -1,5 +1,6 @@
 // tanh: y = tanh(x);  dx = dy · (1 − y²).
-// Elementwise over n contiguous float32 values; y / dx overwritten (may alias x / dy).
+// Elementwise over n contiguous float32 values; y / dx overwritten. In place: y may be x
+// itself, dx may be dy or y itself; a partial overlap is refused by the binding.
 // Backward takes the forward output y, the cheaper cache. 1 − y² is evaluated as
 // (1 − y)(1 + y): near |y| = 1 the subtraction is then exact instead of cancelling.
 #pragma once
