@@ -4,6 +4,8 @@ losses in float64 on the NumPy reference (the trainer's gradients are only as ri
 this wiring: which need_* flags, which cached activations, which dropout seeds)."""
 from __future__ import annotations
 
+import types
+
 import numpy as np
 import pytest
 
@@ -55,43 +57,91 @@ def test_dropout_seeds_are_distinct_and_64_bit():
 
 
 # ------------------------------------------------------------------------------ gradients
-def _float64_nets(n, seed=0):
-    rng = np.random.default_rng(seed)
-    gp = M.init_params(M.G_LAYOUT, rng).astype(np.float64)
-    # Non-trivial BatchNorm affine parameters, so their gradients are exercised fully.
-    gv = M.G_LAYOUT.views(gp)
-    for k in (1, 2, 3):
-        gv[f"bn{k}.gamma"][...] = rng.uniform(0.5, 1.5, gv[f"bn{k}.gamma"].shape)
-        gv[f"bn{k}.beta"][...] = rng.uniform(-0.3, 0.3, gv[f"bn{k}.beta"].shape)
-    dp = M.init_params(M.D_LAYOUT, rng).astype(np.float64)
-    real = rng.uniform(-1, 1, (n, 1, 28, 28))
-    z = rng.standard_normal((n, M.Z_DIM))
-    return gp, dp, real, z
+# Every optional part of the networks, alone and together (group size 2 with n = 3 rows per
+# half: a short last group in each of the D step's two segments).
+SPECS = {
+    "seed": M.ModelSpec(),
+    "minibatch_stddev": M.ModelSpec(minibatch_stddev=2),
+    "spectral_norm": M.ModelSpec(spectral_norm=True),
+    "no_dropout": M.ModelSpec(d_dropout=0.0),
+    "conditional_projection": M.ModelSpec(conditional=True, d_conditioning="projection"),
+    "conditional_channels": M.ModelSpec(conditional=True, d_conditioning="channels"),
+    "everything": M.ModelSpec(conditional=True, minibatch_stddev=2, spectral_norm=True,
+                              d_dropout=0.0),
+}
 
 
-G, D = M.GeneratorNet(), M.DiscriminatorNet()
+class Nets:
+    """float64 networks of a spec on the reference, with non-trivial BatchNorm affine
+    parameters (so their gradients are exercised fully), a batch and its digits.
 
+    Spectral normalisation's gradient is defined with the power iteration's u and v held
+    constant (as PyTorch does): `ops` is the reference with spectral_norm_forward frozen at
+    the u, v of the first call for each weight, so finite differences of the loss see the
+    same definition."""
 
-def _bn64():
-    return G.new_bn_stats(np).astype(np.float64)
+    def __init__(self, spec, n, seed=0):
+        rng = np.random.default_rng(seed)
+        self.spec, self.n = spec, n
+        self.g, self.d = M.GeneratorNet(spec), M.DiscriminatorNet(spec)
+        self.gp = M.init_params(self.g.layout, rng).astype(np.float64)
+        gv = self.g.layout.views(self.gp)
+        for k in (1, 2, 3):
+            gv[f"bn{k}.gamma"][...] = rng.uniform(0.5, 1.5, gv[f"bn{k}.gamma"].shape)
+            gv[f"bn{k}.beta"][...] = rng.uniform(-0.3, 0.3, gv[f"bn{k}.beta"].shape)
+        self.dp = M.init_params(self.d.layout, rng).astype(np.float64)
+        self.real = rng.uniform(-1, 1, (n, 1, 28, 28))
+        self.z = rng.standard_normal((n, M.Z_DIM))
+        self.labels = rng.integers(0, M.N_CLASSES, n) if spec.conditional else None
+        self.labels2 = None if self.labels is None else np.concatenate([self.labels] * 2)
+        self.sn_u = (self.d.new_sn_state(np, rng).astype(np.float64) if spec.spectral_norm
+                     else None)
+        self.sn = self.d.sn_buffers(np, dtype=np.float64) if spec.spectral_norm else None
+        self.frozen = {}
+        self.ops = types.SimpleNamespace(**{k: getattr(R, k) for k in R.__all__})
+        self.ops.spectral_norm_forward = self._frozen_spectral_norm
 
+    def _frozen_spectral_norm(self, w, u, eps=1e-12, out=None, v=None, sigma=None):
+        key = w.shape
+        if key not in self.frozen:
+            R.spectral_norm_forward(w, u, eps, out, v, sigma)
+            self.frozen[key] = (u.copy(), v.copy())
+        u_fixed, v_fixed = self.frozen[key]
+        u[...], v[...] = u_fixed, v_fixed
+        sigma[...] = u_fixed @ w.reshape(w.shape[0], -1) @ v_fixed
+        out[...] = w / sigma
+        return out, v, sigma
 
-def _d_loss(dp, x, n, step=7):
-    ws = D.workspace(np, 2 * n, dtype=np.float64)
-    logits = D.forward(R, M.D_LAYOUT.views(dp), ws, x, 11, step, 0)
-    t = np.concatenate([np.ones((n, 1)), np.zeros((n, 1))])
-    lr, dr = R.bce_with_logits(logits[:n], t[:n])
-    lf, df = R.bce_with_logits(logits[n:], t[n:])
-    return float(lr + lf), ws, np.concatenate([dr, df])
+    def bn(self):
+        return self.g.new_bn_stats(np).astype(np.float64)
 
+    def weights(self, dp):
+        return self.d.weights(self.ops, self.d.layout.views(dp), self.sn, self.sn_u)
 
-def _g_loss(gp, dp, z, n, step=7):
-    gws = G.workspace(np, n, dtype=np.float64)
-    image = G.forward(R, M.G_LAYOUT.views(gp), _bn64(), gws, z, training=True)
-    dws = D.workspace(np, n, dtype=np.float64)
-    logits = D.forward(R, M.D_LAYOUT.views(dp), dws, image, 11, step, 1)
-    loss, dlogits = R.bce_with_logits(logits, np.ones((n, 1)))
-    return float(loss), gws, dws, dlogits
+    def fake(self, gp):
+        ws = self.g.workspace(np, self.n, dtype=np.float64)
+        self.g.forward(self.ops, self.g.layout.views(gp), self.bn(), ws, self.z, self.labels)
+        return ws
+
+    def d_loss(self, dp, x):
+        n = self.n
+        ws = self.d.workspace(np, 2 * n, dtype=np.float64)
+        logits = self.d.forward(self.ops, self.weights(dp), ws, x, 11, 7, 0, self.labels2,
+                                ((0, n), (n, 2 * n)))
+        t = np.concatenate([np.ones((n, 1)), np.zeros((n, 1))])
+        lr, dr = R.bce_with_logits(logits[:n], t[:n])
+        lf, df = R.bce_with_logits(logits[n:], t[n:])
+        ws.dlogits[...] = np.concatenate([dr, df])
+        return float(lr + lf), ws
+
+    def g_loss(self, gp, dp):
+        gws = self.fake(gp)
+        dws = self.d.workspace(np, self.n, dtype=np.float64)
+        logits = self.d.forward(self.ops, self.weights(dp), dws, gws.image, 11, 7, 1,
+                                self.labels)
+        loss, dlogits = R.bce_with_logits(logits, np.ones((self.n, 1)))
+        dws.dlogits[...] = dlogits
+        return float(loss), gws, dws
 
 
 def _check_coordinates(f, params, grads, layout, rng, rel, per_tensor=4, h=1e-6):
@@ -115,41 +165,41 @@ def _check_coordinates(f, params, grads, layout, rng, rel, per_tensor=4, h=1e-6)
 # activations). With slope 1 the networks are smooth and the check is tight; with the real
 # slope 0.2 a looser bound still catches a wrong argument, sign or factor (errors of 10%+).
 SLOPES = pytest.mark.parametrize("slope,rel", [(1.0, 1e-5), (0.2, 2e-2)])
+ALL_SPECS = pytest.mark.parametrize("spec", list(SPECS.values()), ids=list(SPECS))
 
 
+@ALL_SPECS
 @SLOPES
-def test_discriminator_step_gradients_match_finite_differences(monkeypatch, slope, rel):
+def test_discriminator_step_gradients_match_finite_differences(monkeypatch, spec, slope, rel):
     monkeypatch.setattr(M, "LEAKY_SLOPE", slope)
-    n = 3
-    gp, dp, real, z = _float64_nets(n)
-    gws = G.workspace(np, n, dtype=np.float64)
-    fake = G.forward(R, M.G_LAYOUT.views(gp), _bn64(), gws, z).copy()
-    x = np.concatenate([real, fake])
-    _, ws, dlogits = _d_loss(dp, x, n)
-    ws.dlogits[...] = dlogits
-    dg = np.zeros(M.D_LAYOUT.size)
-    D.backward(R, M.D_LAYOUT.views(dp), M.D_LAYOUT.views(dg), ws, x, 11, 7, 0,
-               need_dweights=True, need_dx=False)
-    _check_coordinates(lambda p: _d_loss(p, x, n)[0], dp, dg, M.D_LAYOUT,
+    nets = Nets(spec, n=3)
+    x = np.concatenate([nets.real, nets.fake(nets.gp).image])
+    _, ws = nets.d_loss(nets.dp, x)
+    dg = np.zeros(nets.d.layout.size)
+    nets.d.backward(nets.ops, nets.weights(nets.dp), nets.d.layout.views(dg), ws, x, 11, 7, 0,
+                    need_dweights=True, need_dx=False, labels=nets.labels2,
+                    segments=((0, 3), (3, 6)), sn=nets.sn, sn_u=nets.sn_u)
+    _check_coordinates(lambda p: nets.d_loss(p, x)[0], nets.dp, dg, nets.d.layout,
                        np.random.default_rng(1), rel)
 
 
+@ALL_SPECS
 @SLOPES
-def test_generator_step_gradients_match_finite_differences(monkeypatch, slope, rel):
+def test_generator_step_gradients_match_finite_differences(monkeypatch, spec, slope, rel):
     monkeypatch.setattr(M, "LEAKY_SLOPE", slope)
-    n = 3
-    gp, dp, _, z = _float64_nets(n)
-    _, gws, dws, dlogits = _g_loss(gp, dp, z, n)
-    dws.dlogits[...] = dlogits
-    D.backward(R, M.D_LAYOUT.views(dp), None, dws, gws.image, 11, 7, 1,
-               need_dweights=False, need_dx=True)
-    gg = np.zeros(M.G_LAYOUT.size)
-    G.backward(R, M.G_LAYOUT.views(gp), M.G_LAYOUT.views(gg), gws, z, dws.dx)
-    _check_coordinates(lambda p: _g_loss(p, dp, z, n)[0], gp, gg, M.G_LAYOUT,
+    nets = Nets(spec, n=3)
+    _, gws, dws = nets.g_loss(nets.gp, nets.dp)
+    nets.d.backward(nets.ops, nets.weights(nets.dp), None, dws, gws.image, 11, 7, 1,
+                    need_dweights=False, need_dx=True, labels=nets.labels)
+    gg = np.zeros(nets.g.layout.size)
+    nets.g.backward(nets.ops, nets.g.layout.views(nets.gp), nets.g.layout.views(gg), gws,
+                    nets.z, dws.dx)
+    _check_coordinates(lambda p: nets.g_loss(p, nets.dp)[0], nets.gp, gg, nets.g.layout,
                        np.random.default_rng(2), rel)
 
 
 def test_generator_inference_uses_running_stats_and_is_seeded():
+    G = M.GeneratorNet()
     gp = M.init_params(M.G_LAYOUT, np.random.default_rng(0))
     bn = G.new_bn_stats(np)
     g = M.Generator(R, np, gp, bn)
@@ -161,3 +211,24 @@ def test_generator_inference_uses_running_stats_and_is_seeded():
     assert np.array_equal(g(5, z=z), a)
     # One sample at a time gives the same images (no batch statistics in inference).
     assert np.allclose(np.concatenate([g(1, z=z[i:i + 1]) for i in range(5)]), a, atol=1e-6)
+
+
+def test_conditional_generator_draws_the_digits_asked_for():
+    spec = M.ModelSpec(conditional=True)
+    G = M.GeneratorNet(spec)
+    gp = M.init_params(G.layout, np.random.default_rng(0))
+    g = M.Generator(R, np, gp, G.new_bn_stats(np), spec)
+    assert g.conditional and list(g.labels(12)) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
+    z = np.random.default_rng(4).standard_normal((4, M.Z_DIM), dtype=np.float32)
+    sevens = g(4, z=z, digits=7)
+    assert sevens.shape == (4, 1, 28, 28)
+    assert np.array_equal(sevens, g(4, z=z, digits=[7, 7, 7, 7]))
+    assert not np.array_equal(sevens, g(4, z=z, digits=3))       # the digit changes the image
+    for bad, error in (([7, 7], ValueError), (10, ValueError), (-1, ValueError),
+                       ([[7, 7, 7, 7]], ValueError), ("7", TypeError), (7.5, TypeError)):
+        with pytest.raises(error, match="digits"):
+            g(4, z=z, digits=bad)
+    plain = M.Generator(R, np, M.init_params(M.G_LAYOUT, np.random.default_rng(0)),
+                        M.GeneratorNet().new_bn_stats(np))
+    with pytest.raises(ValueError, match="unconditional"):
+        plain(4, digits=7)
