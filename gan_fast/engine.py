@@ -27,9 +27,14 @@ One training step (batch size n, step s counted from 0; gan_fast.model has the n
      through the updated D (fresh dropout masks), backpropagated into G without computing
      D's weight gradients. One Adam step for G (lr_g; lr_g != lr_d is the two time-scale
      update rule, Heusel et al. 2017).
-  4. With ema_decay > 0, an exponential moving average of G's parameters and BatchNorm
-     statistics (ema_update: decay warmed up as min(decay, (1 + t)/(10 + t))): the
-     generator users get, sample and evaluate.
+  4. With ema_decay > 0, an exponential moving average of G's parameters (ema_update:
+     decay warmed up as min(decay, (1 + t)/(10 + t)), TensorFlow's num_updates ramp): the
+     generator users get, sample and evaluate. Its BatchNorm statistics are its own,
+     re-estimated for the averaged weights whenever it is handed out (standing statistics:
+     the mean of the batch statistics of STANDING_BATCHES fixed noise batches, as
+     torch.optim.swa_utils.update_bn does for averaged weights); an average of the trained
+     generator's running statistics fits the averaged weights less well (benchmarks/
+     RESULTS.md, the quality study).
 Dropout seeds are a hash of (seed, step, layer, pass) (gan_fast.model.dropout_seed).
 """
 from __future__ import annotations
@@ -45,6 +50,7 @@ from .backend import to_host
 __all__ = ["StepConfig", "Engine", "StepBuffers", "LOSSES"]
 
 LOSSES = ("loss_d_real", "loss_d_fake", "loss_g")
+STANDING_BATCHES, STANDING_BATCH_SIZE = 32, 256   # 8,192 samples re-estimate EMA statistics
 
 
 @dataclass(frozen=True)
@@ -120,6 +126,7 @@ class Engine:
         self.ema_params = self.ema_bn = None
         if config.ema_decay > 0:
             self.ema_params, self.ema_bn = self.g_params.copy(), self.bn_stats.copy()
+            self._standing_at = None         # g_steps when ema_bn was last re-estimated
         self.sn_u = self.sn = None
         if spec.spectral_norm:
             self.sn_u = self.d_net.new_sn_state(xp, np.random.default_rng([config.seed, 3]))
@@ -179,15 +186,36 @@ class Engine:
                       cfg.beta1, cfg.beta2, cfg.adam_eps)
         if self.ema_params is not None:
             ops.ema_update(self.ema_params, self.g_params, cfg.ema_decay, self.g_steps)
-            ops.ema_update(self.ema_bn, self.bn_stats, cfg.ema_decay, self.g_steps)
 
     # -- what users get
     def generator(self, ema=True):
         """The generator as a function (gan_fast.model.Generator), sharing the engine's
-        arrays: the EMA generator when the recipe has one and ema is True."""
+        arrays: the EMA generator when the recipe has one and ema is True (its standing
+        statistics re-estimated first if training moved it since)."""
         if ema and self.ema_params is not None:
+            self.standing_statistics()
             return M.Generator(self.ops, self.xp, self.ema_params, self.ema_bn, self.spec)
         return M.Generator(self.ops, self.xp, self.g_params, self.bn_stats, self.spec)
+
+    def standing_statistics(self):
+        """Re-estimate the EMA generator's BatchNorm statistics for its current weights (if
+        training moved them since the last time): STANDING_BATCHES batches of fixed noise
+        (from default_rng([seed, 5])) through it in training mode with momentum 1/(k + 1)
+        at batch k, which leaves each running statistic the mean of the batches' (the
+        variance's unbiased, as BatchNorm's running estimate is)."""
+        if self._standing_at == self.g_steps:
+            return
+        xp, n = self.xp, STANDING_BATCH_SIZE
+        rng = np.random.default_rng([self.config.seed, 5])
+        z = xp.asarray(rng.standard_normal((STANDING_BATCHES, n, M.Z_DIM), dtype=np.float32))
+        labels = (xp.asarray(np.arange(n, dtype=np.int64) % M.N_CLASSES)
+                  if self.spec.conditional else None)
+        ws = self.g_net.workspace(xp, n)
+        p = self.g_net.layout.views(self.ema_params)
+        for k in range(STANDING_BATCHES):
+            self.g_net.forward(self.ops, p, self.ema_bn, ws, z[k], labels, training=True,
+                               momentum=1.0 / (k + 1))
+        self._standing_at = self.g_steps
 
     def non_finite(self):
         """(network, tensor name) of the first parameter tensor holding NaN or inf, or
@@ -201,7 +229,9 @@ class Engine:
         return None
 
     # -- checkpoint state (names: gan_fast.checkpoint.expected_arrays)
-    def _named(self):
+    def _named(self, standing=True):
+        if standing and self.ema_params is not None:
+            self.standing_statistics()
         out = {"g.params": self.g_params, "g.adam_m": self.g_m, "g.adam_v": self.g_v,
                "d.params": self.d_params, "d.adam_m": self.d_m, "d.adam_v": self.d_v}
         out.update(_bn_named("g", self.g_net, self.bn_stats))
@@ -223,9 +253,11 @@ class Engine:
     def load(self, arrays, adam_steps):
         """Load a checkpoint's arrays (checked by gan_fast.checkpoint) and Adam step counts."""
         xp = self.xp
-        for name, dst in self._named().items():
+        for name, dst in self._named(standing=False).items():
             dst[...] = xp.asarray(arrays[name])
         self.g_steps, self.d_steps = adam_steps["g"], adam_steps["d"]
+        if self.ema_params is not None:
+            self._standing_at = self.g_steps      # the checkpoint's are the standing ones
 
 
 def _bn_named(prefix, g_net, flat):

@@ -235,11 +235,12 @@ class GeneratorNet:
             self._tables[key] = xp.asarray(_one_hot(1), dtype=dtype)
         return self._tables[key]
 
-    def forward(self, ops, p, bn_stats, ws, z, labels=None, training=True):
+    def forward(self, ops, p, bn_stats, ws, z, labels=None, training=True,
+                momentum=BN_MOMENTUM):
         """z [n, 100] (and labels [n] int64 when conditional) -> ws.image [n, 1, 28, 28].
         p: layout views of the parameters; bn_stats: the flat running-statistics buffer.
-        training: BatchNorm normalises with batch statistics and updates bn_stats in place;
-        otherwise it uses bn_stats (inference)."""
+        training: BatchNorm normalises with batch statistics and updates bn_stats in place
+        with this momentum; otherwise it uses bn_stats (inference)."""
         x = z
         if self.spec.conditional:
             ops.embedding_forward(self._table(_xp_of(ws.onehot), ws.onehot.dtype), labels,
@@ -249,7 +250,7 @@ class GeneratorNet:
             k = i + 1
             ops.linear_forward(x, p[f"fc{k}.w"], None, out=ws.h[i])
             ops.batchnorm_forward(ws.h[i], p[f"bn{k}.gamma"], p[f"bn{k}.beta"], rm, rv, training,
-                                  BN_MOMENTUM, BN_EPS, out=ws.y[i], mean=ws.mean[i],
+                                  momentum, BN_EPS, out=ws.y[i], mean=ws.mean[i],
                                   rstd=ws.rstd[i])
             ops.leaky_relu_forward(ws.y[i], LEAKY_SLOPE, out=ws.a[i])
             x = ws.a[i]

@@ -186,7 +186,6 @@ class _Run:
         if restored is not None:
             self._restore(*restored)
             self.say(f"resuming from {cfg.resume}: epoch {self.epoch + 1}, step {self.global_step}")
-        self.generator = self.engine.generator()
         self.loss_window = xp.zeros((cfg.log_every, len(LOSSES)), dtype=xp.float32)
         self.window_steps = []          # global step of each row of loss_window in use
         self.history = []
@@ -320,8 +319,9 @@ class _Run:
     def _evaluate(self):
         """Score the generator (gan_fast.evaluate, on the training device) and log an "eval"
         row; warn when the classes covered drop or the KL to uniform rises sharply."""
-        m = quality.evaluate(self.generator, n=self.cfg.eval_samples, seed=self.cfg.seed,
-                     device=self.cfg.device, data_dir=self.cfg.data_dir)
+        m = quality.evaluate(self.engine.generator(), n=self.cfg.eval_samples,
+                             seed=self.cfg.seed, device=self.cfg.device,
+                             data_dir=self.cfg.data_dir)
         metrics = m.as_dict()
         metrics.pop("device", None)
         metrics["eval_time_s"] = metrics.pop("time_s")
@@ -358,8 +358,8 @@ class _Run:
         self._plots()
         elapsed = time.perf_counter() - self.t_start
         self.say(self._summary(elapsed))
-        return TrainResult(generator=self.generator, history=self.history, paths=self.paths,
-                           config=self.cfg, steps=self.global_step,
+        return TrainResult(generator=self.engine.generator(), history=self.history,
+                           paths=self.paths, config=self.cfg, steps=self.global_step,
                            epochs_completed=self.epoch, time_s=elapsed)
 
     def _plots(self):
@@ -433,10 +433,11 @@ class _Run:
         """The fixed-noise grid: 8 x 8 digits; for a conditional model 10 x 10, one row per
         digit, each column one of the first 10 fixed noise vectors (its style)."""
         if not self.cfg.conditional:
-            return save_grid(self.generator(64, z=self.fixed_noise), path)
+            return save_grid(self.engine.generator()(64, z=self.fixed_noise), path)
         z = np.tile(self.fixed_noise[:N_CLASSES], (N_CLASSES, 1))
         digits = np.repeat(np.arange(N_CLASSES), N_CLASSES)
-        return save_grid(self.generator(z.shape[0], z=z, digits=digits), path, nrow=N_CLASSES)
+        return save_grid(self.engine.generator()(z.shape[0], z=z, digits=digits), path,
+                         nrow=N_CLASSES)
 
     def _one_step(self):
         cfg = self.cfg

@@ -50,6 +50,7 @@ VARIANTS = {
     "seed": {},
     "default": {"recipe": None},                     # gan_fast.train()'s default recipe
     "ema999": {"ema_decay": 0.999},
+    "ema9995": {"ema_decay": 0.9995},
     "ema9999": {"ema_decay": 0.9999},
     "smooth": {"real_label": 0.9},
     "ttur_d": {"lr_d": 4e-4, "lr_g": 1e-4},           # D faster
@@ -58,10 +59,15 @@ VARIANTS = {
     "sn": {"spectral_norm": True},
     "nodrop": {"d_dropout": 0.0},
     "b64": {"batch_size": 64},
+    "adam0": {"beta1": 0.0, "beta2": 0.9},           # SN-GAN's Adam (Miyato et al. 2018)
 }
 GROUPS = {
-    "screen": ["seed", "ema999", "ema9999", "smooth", "ttur_d", "ttur_g", "mbstd", "sn",
+    # Each remedy alone on the seed's recipe.
+    "screen": ["seed", "ema999", "ema9995", "smooth", "ttur_d", "ttur_g", "mbstd", "sn",
                "nodrop", "b64"],
+    # Spectral normalisation (the screen's clear winner) with each other remedy, EMA on.
+    "combine": ["sn+ema999", "sn+ema999+nodrop", "sn+ema999+mbstd", "sn+ema999+ttur_d",
+                "sn+ema999+smooth", "sn+ema999+b64", "sn+ema999+adam0"],
 }
 
 
