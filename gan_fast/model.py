@@ -402,7 +402,9 @@ class DiscriminatorNet:
                 training=True):
         """x [m, 1, 28, 28] (and labels [m] when conditional) -> ws.logits [m, 1].
         w: the weights (weights() of the parameters). Dropout masks come from
-        dropout_seed(seed, step, layer, pass_); training=False skips dropout. segments:
+        dropout_seed(seed, step, layer, pass_), drawn by the ops from dropout_key and step
+        (an int, or a one-element int64 array the kernels read when they run: a CUDA
+        graph's replays draw their own masks); training=False skips dropout. segments:
         row ranges whose examples the minibatch-stddev feature keeps apart (the trainer's
         real and generated halves); default one segment of all rows."""
         spec = self.spec
@@ -415,7 +417,7 @@ class DiscriminatorNet:
             ops.conv2d_forward(h, w[f"conv{layer + 1}.w"], None, 2, 1, out=c)
             if training and spec.d_dropout > 0:  # LeakyReLU then dropout, in one pass
                 h = ops.leaky_relu_dropout_forward(c, LEAKY_SLOPE, spec.d_dropout,
-                                                   dropout_seed(seed, step, layer, pass_), out=d)
+                                                   dropout_key(seed, layer, pass_), step, out=d)
             else:
                 h = ops.leaky_relu_forward(c, LEAKY_SLOPE, out=d)
         if spec.minibatch_stddev:
@@ -480,7 +482,7 @@ class DiscriminatorNet:
         p = self.spec.d_dropout
         if p > 0:
             ops.leaky_relu_dropout_backward(dy, c, LEAKY_SLOPE, p,
-                                            dropout_seed(seed, step, layer, pass_), dx=dx)
+                                            dropout_key(seed, layer, pass_), step, dx=dx)
         else:
             ops.leaky_relu_backward(dy, c, LEAKY_SLOPE, dx=dx)
 
