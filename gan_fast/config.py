@@ -100,6 +100,9 @@ class TrainConfig:
         "cpu, cuda, or auto (cuda when gan_fast.cuda_available(), else cpu)"))
     backend: str = field(default="kernels", metadata=_doc(
         "kernels (gan_fast.ops) or reference (gan_fast.reference, NumPy, slow, cpu only)"))
+    cuda_graph: bool = field(default=True, metadata=_doc(
+        "on CUDA, capture each training step once as a CUDA graph and replay it (one launch "
+        "a step); false launches kernel by kernel (debugging; the same numbers)"))
     threads: int | None = field(default=None, metadata=_doc(
         "CPU threads of the kernels (gan_fast.set_num_threads; default: as is)"))
     log_every: int = field(default=50, metadata=_doc(
@@ -206,7 +209,7 @@ class TrainConfig:
 TRAJECTORY = ("recipe", *RECIPE_FIELDS, "beta1", "beta2", "adam_eps", "seed", "split",
               "limit_train", "drop_last", "conditional", "d_conditioning")
 # Settings a resumed run takes from its call, never from the checkpoint.
-NOT_INHERITED = ("device", "backend", "threads", "quiet", "resume", "max_steps")
+NOT_INHERITED = ("device", "backend", "threads", "quiet", "resume", "max_steps", "cuda_graph")
 
 
 def _saved_config(meta):

@@ -2,6 +2,10 @@
 The public step engine: what gan_fast.train() runs, and what a benchmark, a test or a user
 with a loop of their own uses directly.
 
+    engine = Engine.create(batch_size=64, device="cuda", cuda_graph=True, seed=0)
+    engine.run_steps(100)                  # batches and noise drawn on the device
+    engine.synchronize()
+
     from gan_fast.engine import Engine, StepConfig
     from gan_fast.model import ModelSpec
     from gan_fast.backend import resolve_backend
@@ -11,6 +15,21 @@ with a loop of their own uses directly.
     engine.step(0, images, idx, z, losses)         # images [K, 1, 28, 28] in [-1, 1],
                                                    # idx [n] rows of this batch, z [n, 100]
     engine.generator()(16)                         # the generator users get (EMA if any)
+
+Two ways to drive it. step() takes a batch from the caller (host-side indices and noise: a
+loop of one's own). train_step() runs step number s = engine.steps on the data given to
+attach_data(), with everything drawn on the engine's device from counters (issue #13):
+the batch is epoch e = s // steps_per_epoch's permutation (ops.batch_indices, a keyed
+bijection per epoch) at position s % steps_per_epoch, the noise ops.random_normal keyed by
+(stream_key(seed, NOISE), s), dropout keyed by s; Adam's and the EMA's step counts are
+s + 1. Those two numbers live in `counters` (int64 [2] on the device: s, s + 1), which the
+kernels read when they run and one in-place add advances, so on CUDA a whole step can be
+captured once as a CUDA graph (gan_fast.cuda_graph) and replayed with one launch
+(cuda_graph=True; a batch size, e.g. an epoch's last partial batch, captures its own). The
+first step of each batch size runs launch by launch (the capture's warm-up); replays are
+bitwise the same work. Nothing crosses the host boundary inside a step; the engine's work
+runs in order on its own CUDA stream (engine.stream), synchronize() waits for it. On the
+CPU the same ops draw the same numbers (the kernels are bitwise equal across devices).
 
 One training step (batch size n, step s counted from 0; gan_fast.model has the networks):
   1. G(z) in training mode (batch statistics; running statistics updated). A conditional
@@ -45,12 +64,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import model as M
-from .backend import to_host
+from .backend import resolve_backend, to_host
 
-__all__ = ["StepConfig", "Engine", "StepBuffers", "LOSSES"]
+__all__ = ["StepConfig", "Engine", "StepBuffers", "Feed", "LOSSES", "DATA_STREAM",
+           "NOISE_STREAM"]
 
 LOSSES = ("loss_d_real", "loss_d_fake", "loss_g")
 STANDING_BATCHES, STANDING_BATCH_SIZE = 32, 256   # 8,192 samples re-estimate EMA statistics
+DATA_STREAM, NOISE_STREAM = 2, 4                    # model.stream_key(seed, ...) of each
 
 
 @dataclass(frozen=True)
@@ -97,6 +118,34 @@ class StepBuffers:
         self.segments = ((0, n), (n, 2 * n))
         # Conditional: the digits of [real; fake] (the fake rows repeat the real ones).
         self.labels = xp.empty(2 * n, dtype=xp.int64) if engine.spec.conditional else None
+        # train_step: the batch's dataset rows, its noise and its losses, drawn on the device.
+        self.idx = xp.empty(n, dtype=xp.int64)
+        self.z = xp.empty((n, M.Z_DIM), dtype=xp.float32)
+        self.losses = xp.empty(len(LOSSES), dtype=xp.float32)
+
+
+class Feed:
+    """The training data on the engine's device and how train_step draws from it: images
+    [K, 1, 28, 28] in [-1, 1] (and labels [K] int64), batch_size rows a step, the last
+    partial batch of an epoch dropped (drop_last) or trained on when it has at least 2 rows
+    (BatchNorm needs 2)."""
+
+    def __init__(self, xp, images, labels, batch_size, drop_last):
+        self.images = xp.ascontiguousarray(xp.asarray(images, dtype=xp.float32))
+        self.labels = (None if labels is None
+                       else xp.ascontiguousarray(xp.asarray(labels, dtype=xp.int64)))
+        self.n_items, self.batch_size = int(self.images.shape[0]), int(batch_size)
+        if not 2 <= self.batch_size <= self.n_items:
+            raise ValueError(f"batch_size must be in [2, {self.n_items}] (the images), got "
+                             f"{batch_size}")
+        full, tail = divmod(self.n_items, self.batch_size)
+        self.batch_sizes = [self.batch_size] * full + ([tail] if not drop_last and tail >= 2
+                                                       else [])
+        self.steps_per_epoch = len(self.batch_sizes)
+
+    def size(self, step):
+        """The batch size of global step `step`."""
+        return self.batch_sizes[step % self.steps_per_epoch]
 
 
 class Engine:
@@ -107,7 +156,7 @@ class Engine:
     state lives. The state's arrays are attributes (g_params, d_params, ...); arrays()
     and load() move it to and from a checkpoint's {name: NumPy array}."""
 
-    def __init__(self, spec: M.ModelSpec, config: StepConfig, ops, xp):
+    def __init__(self, spec: M.ModelSpec, config: StepConfig, ops, xp, cuda_graph=False):
         self.spec, self.config, self.ops, self.xp = spec, config, ops, xp
         self.g_net, self.d_net = M.GeneratorNet(spec), M.DiscriminatorNet(spec)
         gl, dl = self.g_net.layout, self.d_net.layout
@@ -132,6 +181,38 @@ class Engine:
             self.sn_u = self.d_net.new_sn_state(xp, np.random.default_rng([config.seed, 3]))
             self.sn = self.d_net.sn_buffers(xp)
         self._buffers = {}
+        # train_step's counters [s, s + 1] on the device, its data, stream and graphs.
+        self.counters = xp.asarray(np.array([0, 1], dtype=np.int64))
+        self._counters_at = 0
+        self.feed = None
+        self.data_key = M.stream_key(config.seed, DATA_STREAM)
+        self.noise_key = M.stream_key(config.seed, NOISE_STREAM)
+        self.on_cuda = xp is not np
+        self.stream = None
+        if self.on_cuda:
+            import cupy
+            self.stream = cupy.cuda.Stream(non_blocking=True)
+        self.cuda_graph = bool(cuda_graph) and self.on_cuda
+        self._graphs = {}
+
+    @classmethod
+    def create(cls, batch_size=128, device="auto", cuda_graph=True, seed=0, spec=None,
+               config=None, backend="kernels", images=None, labels=None, drop_last=True):
+        """An engine with data attached, ready for run_steps (benchmarks, quick looks):
+        the seed's model and StepConfig(seed=seed) unless given, on the device chosen as
+        gan_fast.backend.resolve_backend does; images default to 4·batch_size random ones
+        (uniform in [-1, 1], seeded), labels to digits 0..9 in turn when the model is
+        conditional."""
+        ops, xp, _ = resolve_backend(backend, device)
+        spec = spec or M.ModelSpec()
+        engine = cls(spec, config or StepConfig(seed=seed), ops, xp, cuda_graph)
+        if images is None:
+            rng = np.random.default_rng([seed, 6])
+            images = rng.uniform(-1, 1, (4 * batch_size, 1, 28, 28)).astype(np.float32)
+        if labels is None and spec.conditional:
+            labels = np.arange(images.shape[0], dtype=np.int64) % M.N_CLASSES
+        engine.attach_data(images, labels, batch_size, drop_last)
+        return engine
 
     def buffers(self, n):
         if n not in self._buffers:
@@ -139,8 +220,97 @@ class Engine:
         return self._buffers[n]
 
     def set_learning_rates(self, lr_d, lr_g):
-        """Change both learning rates (the trainer's rollback halves them)."""
+        """Change both learning rates (the trainer's rollback halves them). Captured steps
+        hold the old ones as launch arguments: they are captured again."""
         self.config = dataclasses.replace(self.config, lr_d=lr_d, lr_g=lr_g)
+        self._graphs.clear()
+
+    @property
+    def steps(self):
+        """Training steps done (the index of the next one)."""
+        return self.d_steps
+
+    def set_steps(self, steps):
+        """Continue at step `steps` (a resumed or rolled-back run): Adam's step counts, and
+        the device counters before the next train_step."""
+        self.d_steps = self.g_steps = int(steps)
+
+    def _write_counters(self):
+        """The device counters [s, s + 1] for s = self.steps, when step() or set_steps()
+        moved the host's count (train_step advances both itself)."""
+        if self._counters_at == self.d_steps:
+            return
+        values = np.array([self.d_steps, self.d_steps + 1], dtype=np.int64)
+        if self.on_cuda:
+            self.counters.set(values)       # into the same memory: captured steps read it
+        else:
+            self.counters[...] = values
+        self._counters_at = self.d_steps
+
+    def _on_stream(self):
+        """The engine's CUDA stream as CuPy's current stream (a no-op on the CPU)."""
+        return self.stream if self.stream is not None else _NoStream()
+
+    def synchronize(self):
+        """Wait until the engine's queued work has finished (a no-op on the CPU)."""
+        if self.stream is not None:
+            self.stream.synchronize()
+
+    # -- train_step: the data and every random number drawn on the device
+    def attach_data(self, images, labels=None, batch_size=128, drop_last=True):
+        """The data train_step draws its batches from (see Feed)."""
+        if self.spec.conditional and labels is None:
+            raise ValueError("labels: a conditional model needs the images' digits")
+        with self._on_stream():
+            self.feed = Feed(self.xp, images, labels if self.spec.conditional else None,
+                             batch_size, drop_last)
+        self._graphs.clear()
+        return self.feed
+
+    def train_step(self, losses=None, snapshot=False):
+        """Step number self.steps on the attached data (see the module docstring); returns
+        its batch size. losses: a [3] buffer that receives loss_d_real, loss_d_fake,
+        loss_g (copied on the engine's stream). The D-step logits are always kept in the
+        step's buffers (logits_snapshot); snapshot is accepted for step()'s signature."""
+        if self.feed is None:
+            raise RuntimeError("train_step needs data: call attach_data first")
+        n = self.feed.size(self.d_steps)
+        b = self.buffers(n)
+        with self._on_stream():
+            self._write_counters()
+            graph = self._graphs.get(n)
+            if graph is not None:
+                graph.launch(self.stream)
+            else:
+                self._device_step(b)
+                if self.cuda_graph:      # the step above was the capture's warm-up
+                    from .cuda_graph import capture
+                    self._graphs[n] = capture(lambda: self._device_step(b), self.stream,
+                                              keep=(b,))
+            if losses is not None:
+                losses[...] = b.losses
+        self.d_steps += 1
+        self.g_steps += 1
+        self._counters_at = self.d_steps
+        return n
+
+    def run_steps(self, k):
+        """k train_steps, nothing read back (benchmarks)."""
+        for _ in range(k):
+            self.train_step()
+
+    def _device_step(self, b):
+        """One step whose batch, noise and step counts come from device memory."""
+        ops, f, n = self.ops, self.feed, b.n
+        s, t = self.counters[0:1], self.counters[1:2]
+        ops.batch_indices(b.idx, self.data_key, s, f.n_items, f.batch_size, f.steps_per_epoch)
+        ops.gather_rows(f.images, b.idx, out=b.real)
+        if self.spec.conditional:
+            ops.gather_rows(f.labels, b.idx, out=b.labels[:n])
+            ops.gather_rows(f.labels, b.idx, out=b.labels[n:])
+        ops.random_normal(b.z, self.noise_key, s)
+        self._core(b, b.z, s, t, b.losses, snapshot=True)
+        self.counters += 1
 
     # -- the step
     def step(self, step, images, idx, z, losses, labels=None, snapshot=False):
@@ -149,16 +319,26 @@ class Engine:
         the engine's device; idx [n] int64 rows of this batch; labels: the [K] int64 digits
         of images (conditional models only). losses: a [3] buffer receiving loss_d_real,
         loss_d_fake, loss_g. snapshot: keep the D-step logits (for logging)."""
-        ops, cfg, seed, xp = self.ops, self.config, self.config.seed, self.xp
+        xp = self.xp
         n = z.shape[0]
         b = self.buffers(n)
-        _gather(xp, images, idx, b.real)
+        with self._on_stream():
+            _gather(xp, images, idx, b.real)
+            if self.spec.conditional:
+                if labels is None:
+                    raise ValueError("labels: a conditional model needs the images' digits")
+                _gather(xp, labels, idx, b.labels[:n])
+                b.labels[n:] = b.labels[:n]
+            self._core(b, z, step, self.d_steps + 1, losses, snapshot)
+        self.set_steps(self.d_steps + 1)            # the device counters follow when needed
+
+    def _core(self, b, z, step, adam_step, losses, snapshot):
+        """The D step and the G step on b.real and noise z. step: dropout's step (an int or
+        a device counter); adam_step: Adam's and the EMA's step count (likewise)."""
+        ops, cfg, seed = self.ops, self.config, self.config.seed
+        n = b.n
         y = y_fake = None
         if self.spec.conditional:
-            if labels is None:
-                raise ValueError("labels: a conditional model needs the images' digits")
-            _gather(xp, labels, idx, b.labels[:n])
-            b.labels[n:] = b.labels[:n]
             y, y_fake = b.labels, b.labels[n:]
         self.g_net.forward(ops, self.gp, self.bn_stats, b.g, z, y_fake, training=True)  # -> b.fake
         # Discriminator step on [real; fake].
@@ -171,8 +351,7 @@ class Engine:
         self.d_net.backward(ops, w, self.dg, b.d, b.x, seed, step, 0, need_dweights=True,
                             need_dx=False, labels=y, segments=b.segments, sn=self.sn,
                             sn_u=self.sn_u)
-        self.d_steps += 1
-        ops.adam_step(self.d_params, self.d_grads, self.d_m, self.d_v, self.d_steps, cfg.lr_d,
+        ops.adam_step(self.d_params, self.d_grads, self.d_m, self.d_v, adam_step, cfg.lr_d,
                       cfg.beta1, cfg.beta2, cfg.adam_eps)
         # Generator step: the same G(z), target 1, through the updated D.
         w = self.d_net.weights(ops, self.dp, self.sn, self.sn_u)
@@ -181,17 +360,17 @@ class Engine:
         self.d_net.backward(ops, w, None, b.d_gen, b.fake, seed, step, 1, need_dweights=False,
                             need_dx=True, labels=y_fake)
         self.g_net.backward(ops, self.gp, self.gg, b.g, z, b.d_gen.dx)
-        self.g_steps += 1
-        ops.adam_step(self.g_params, self.g_grads, self.g_m, self.g_v, self.g_steps, cfg.lr_g,
+        ops.adam_step(self.g_params, self.g_grads, self.g_m, self.g_v, adam_step, cfg.lr_g,
                       cfg.beta1, cfg.beta2, cfg.adam_eps)
         if self.ema_params is not None:
-            ops.ema_update(self.ema_params, self.g_params, cfg.ema_decay, self.g_steps)
+            ops.ema_update(self.ema_params, self.g_params, cfg.ema_decay, adam_step)
 
     # -- what users get
     def generator(self, ema=True):
         """The generator as a function (gan_fast.model.Generator), sharing the engine's
         arrays: the EMA generator when the recipe has one and ema is True (its standing
         statistics re-estimated first if training moved it since)."""
+        self.synchronize()
         if ema and self.ema_params is not None:
             self.standing_statistics()
             return M.Generator(self.ops, self.xp, self.ema_params, self.ema_bn, self.spec)
@@ -245,6 +424,7 @@ class Engine:
 
     def arrays(self):
         """{name: NumPy copy} of the whole training state."""
+        self.synchronize()
         return {name: to_host(a) for name, a in self._named().items()}
 
     def adam_steps(self):
@@ -253,12 +433,25 @@ class Engine:
     def load(self, arrays, adam_steps):
         """Load a checkpoint's arrays (checked by gan_fast.checkpoint) and Adam step counts."""
         xp = self.xp
+        self.synchronize()
         for name, dst in self._named(standing=False).items():
             dst[...] = xp.asarray(arrays[name])
-        self.g_steps, self.d_steps = adam_steps["g"], adam_steps["d"]
+        if adam_steps["g"] != adam_steps["d"]:
+            raise ValueError(f"adam_steps: the two networks took the same steps, got {adam_steps}")
+        self.set_steps(adam_steps["d"])
         if self.ema_params is not None:
             self._standing_at = self.g_steps      # the checkpoint's are the standing ones
 
 
 def _bn_named(prefix, g_net, flat):
     return {f"{prefix}.{name}": view for name, view in g_net.bn_layout.views(flat).items()}
+
+
+class _NoStream:
+    """The CPU's stand-in for a CUDA stream context."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False

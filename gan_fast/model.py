@@ -43,8 +43,8 @@ import numpy as np
 
 __all__ = ["ModelSpec", "ParamLayout", "GeneratorNet", "DiscriminatorNet", "G_LAYOUT",
            "D_LAYOUT", "Z_DIM", "N_CLASSES", "G_HIDDEN", "LEAKY_SLOPE", "DROPOUT_P",
-           "BN_MOMENTUM", "BN_EPS", "init_params", "dropout_seed", "dropout_key", "shape_signature",
-           "Generator", "GeneratorWorkspace", "DiscriminatorWorkspace"]
+           "BN_MOMENTUM", "BN_EPS", "init_params", "dropout_seed", "dropout_key", "stream_key",
+           "shape_signature", "Generator", "GeneratorWorkspace", "DiscriminatorWorkspace"]
 
 Z_DIM = 100
 N_CLASSES = 10
@@ -145,6 +145,13 @@ def dropout_seed(run_seed, step, layer, pass_):
     another backend) draws exactly the same masks. pass_: 0 = discriminator step,
     1 = generator step."""
     return _mix64(_mix64(run_seed + 0x9E3779B97F4A7C15) + (step << 3) + (layer << 1) + pass_)
+
+
+def stream_key(run_seed, stream):
+    """The uint64 key of one of a run's counter-based random streams (the batches' order,
+    the noise): the ops draw element i of step s from (key, s, i), so a step's random
+    numbers depend on nothing but the run's seed and the step's index."""
+    return _mix64(_mix64(run_seed + 0x9E3779B97F4A7C15) + (stream << 32) + 0xD1B54A32D192ED03)
 
 
 def dropout_key(run_seed, layer, pass_):

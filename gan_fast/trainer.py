@@ -8,21 +8,19 @@ divergence handling.
 
 The settings are gan_fast.config.TrainConfig; the step itself is gan_fast.engine.
 
-Randomness, all from TrainConfig.seed: initialisation from default_rng([seed, 0]); the
-fixed sample noise from default_rng([seed, 1]); one data generator default_rng([seed, 2])
-which, at the start of each epoch, draws the shuffling permutation and then the noise of
-every step of that epoch; dropout seeds are a hash of (seed, step, layer, pass)
-(gan_fast.model.dropout_seed). A checkpoint holds the data generator's state at the start
-of its epoch and the position in the epoch, so a resumed run redraws the same epoch and
-continues bit-identically.
+Randomness, all from TrainConfig.seed: initialisation from default_rng([seed, 0]), the
+fixed sample noise from default_rng([seed, 1]); every step's batch order, noise and dropout
+masks are counter-based, pure functions of (seed, step) drawn by the kernels on the
+training device (gan_fast.engine, train_step), so a checkpoint needs only its step counts
+to continue bit-identically, and the CPU and the GPU draw the same numbers.
 
 On CUDA (device="cuda", CuPy arrays) the whole state lives on the GPU: the training images
-are uploaded once, the permutation and the epoch's noise once per epoch, and a step
-launches kernels without reading anything back. Losses are written into a device buffer;
-the host reads it (one synchronisation) only every log_every steps, at the end of an epoch
-and when it checkpoints. That is also when losses and parameters are checked for NaN/inf
-(one isfinite pass over each network's flat parameter buffer), so a checkpoint is only
-ever written from a state that passed the check.
+are uploaded once, and a step reads nothing back (with cuda_graph, the default, it is one
+graph launch). Losses are written into a device buffer; the host reads it (one
+synchronisation) only every log_every steps, at the end of an epoch and when it
+checkpoints. That is also when losses and parameters are checked for NaN/inf (one
+isfinite pass over each network's flat parameter buffer), so a checkpoint is only ever
+written from a state that passed the check.
 
 Divergence (TrainConfig.on_divergence): "stop" (the default) raises NonFiniteLossError
 naming the loss or parameter tensor and the step; the last checkpoint is left as it was.
@@ -141,6 +139,8 @@ def train(config: TrainConfig | None = None, /, **settings) -> TrainResult:
     cfg = cfg.validate(custom_backend=not isinstance(backend_obj, str))
     ops, xp, device = resolve_backend(backend_obj if not isinstance(backend_obj, str)
                                       else cfg.backend, cfg.device)
+    if device != "cuda":
+        cfg = dataclasses.replace(cfg, cuda_graph=False)
     if cfg.threads:
         _C.set_num_threads(cfg.threads)
     out_dir = pathlib.Path(cfg.out_dir or
@@ -167,22 +167,14 @@ class _Run:
     def __init__(self, cfg, ops, xp, paths, images, labels, restored):
         self.cfg, self.ops, self.xp, self.paths = cfg, ops, xp, paths
         self.say = (lambda *a: None) if cfg.quiet else print
-        self.n_images = images.shape[0]
-        self.data = xp.asarray(scale_images(images))       # [K, 1, 28, 28] on the device
-        self.labels = xp.asarray(labels.astype(np.int64)) if cfg.conditional else None
-        n = cfg.batch_size
-        full, tail = divmod(self.n_images, n)
-        self.batch_sizes = [n] * full + ([tail] if (not cfg.drop_last and tail >= 2) else [])
-        self.noise_host = np.empty((sum(self.batch_sizes), Z_DIM), dtype=np.float32)
-        self.perm_dev = xp.empty(self.n_images, dtype=xp.int64)
-        self.noise_dev = (self.noise_host if xp is np
-                          else xp.empty(self.noise_host.shape, dtype=xp.float32))
-        self.engine = Engine(cfg.model_spec(), cfg.step_config(), ops, xp)
-        self.data_rng = np.random.default_rng([cfg.seed, 2])
+        self.engine = Engine(cfg.model_spec(), cfg.step_config(), ops, xp, cfg.cuda_graph)
+        # The images live on the training device, uploaded once; train_step draws from them.
+        self.batch_sizes = self.engine.attach_data(
+            scale_images(images), labels.astype(np.int64) if cfg.conditional else None,
+            cfg.batch_size, cfg.drop_last).batch_sizes
         self.fixed_noise = np.random.default_rng([cfg.seed, 1]).standard_normal(
             (64, Z_DIM), dtype=np.float32)
         self.epoch, self.batch_in_epoch, self.global_step = 0, 0, 0
-        self.epoch_rng_state = self.data_rng.bit_generator.state
         if restored is not None:
             self._restore(*restored)
             self.say(f"resuming from {cfg.resume}: epoch {self.epoch + 1}, step {self.global_step}")
@@ -199,17 +191,6 @@ class _Run:
         self.rollbacks = 0
         self.bar = None
 
-    # -- epoch data: permutation then the noise of every step, from the data generator
-    def _draw_epoch(self):
-        self.epoch_rng_state = self.data_rng.bit_generator.state
-        perm = self.data_rng.permutation(self.n_images)
-        self.data_rng.standard_normal(out=self.noise_host, dtype=np.float32)
-        if self.xp is np:
-            self.perm_dev = perm
-        else:
-            self.perm_dev.set(perm)
-            self.noise_dev.set(self.noise_host)
-
     def save_checkpoint(self, epoch_tag=None):
         arrays = self.engine.arrays()
         arrays["fixed_noise"] = self.fixed_noise
@@ -221,10 +202,11 @@ class _Run:
                 "counters": {"epoch": self.epoch, "batch_in_epoch": self.batch_in_epoch,
                              "global_step": self.global_step},
                 "adam_steps": self.engine.adam_steps(),
-                "rng": {"data_epoch_start": self.epoch_rng_state,
-                        "seed_sequences": {"init": [cfg.seed, 0], "fixed_noise": [cfg.seed, 1],
-                                           "data": [cfg.seed, 2], "spectral_norm": [cfg.seed, 3]},
-                        "dropout": "gan_fast.model.dropout_seed(seed, step, layer, pass)"},
+                "rng": {"seed_sequences": {"init": [cfg.seed, 0], "fixed_noise": [cfg.seed, 1],
+                                           "spectral_norm": [cfg.seed, 3],
+                                           "standing_statistics": [cfg.seed, 5]},
+                        "counter_based": "batches, noise and dropout masks: pure functions "
+                                         "of (seed, step), gan_fast.engine"},
                 "gan_fast_version": __version__, "saved_at": time.time()}
         path = ckpt.save_checkpoint(self.paths["checkpoint"], arrays, meta)
         self._saved_step = self.global_step
@@ -236,6 +218,7 @@ class _Run:
     def _flush(self, log):
         if not self.window_steps:
             return
+        self.engine.synchronize()
         losses = to_host(self.loss_window[:len(self.window_steps)]).astype(np.float64)
         bad = ~np.isfinite(losses)
         if bad.any():
@@ -283,14 +266,16 @@ class _Run:
                 f"({self.paths['checkpoint']}, if one was written) is left as it was.")
 
     def _restore(self, arrays, meta):
-        """Load a checkpoint's training state and counters; the epoch's data draw restarts
-        from the state it began with, so the same order, noise and masks follow."""
-        self.engine.load(arrays, meta["adam_steps"])
+        """Load a checkpoint's training state and counters: the next step's batch, noise
+        and masks follow from its index alone."""
         c = meta["counters"]
+        if meta["adam_steps"] != {"g": c["global_step"], "d": c["global_step"]}:
+            raise ckpt.CheckpointError(f"{self.cfg.resume}: Adam step counts "
+                                       f"{meta['adam_steps']} differ from the global step "
+                                       f"{c['global_step']}")
+        self.engine.load(arrays, meta["adam_steps"])
         self.epoch, self.batch_in_epoch, self.global_step = (
             c["epoch"], c["batch_in_epoch"], c["global_step"])
-        self.epoch_rng_state = meta["rng"]["data_epoch_start"]
-        self.data_rng.bit_generator.state = self.epoch_rng_state
 
     def _rollback(self, error):
         """on_divergence='rollback': reload the last checkpoint, halve both learning rates;
@@ -395,9 +380,6 @@ class _Run:
         from tqdm.auto import tqdm
 
         cfg = self.cfg
-        # A fresh epoch starts from the data generator's current state; a resumed
-        # one from the state its epoch started with (set in __init__): the same draw.
-        self._draw_epoch()
         self.bar = tqdm(total=len(self.batch_sizes), initial=self.batch_in_epoch,
                         desc=f"epoch {self.epoch + 1}/{cfg.epochs}", unit="step",
                         disable=cfg.quiet, leave=True, dynamic_ncols=True)
@@ -419,7 +401,6 @@ class _Run:
         self._flush(log=False)
         self.epoch += 1
         self.batch_in_epoch = 0
-        self.epoch_rng_state = self.data_rng.bit_generator.state
         if cfg.sample_every and self.epoch % cfg.sample_every == 0:
             self.paths["samples"].append(self._save_samples(
                 self.paths["out_dir"] / "samples" / f"epoch_{self.epoch:04d}.png"))
@@ -442,17 +423,13 @@ class _Run:
     def _one_step(self):
         cfg = self.cfg
         b = self.batch_in_epoch
-        n = self.batch_sizes[b]
-        lo = b * cfg.batch_size
         s = self.global_step
         # Log every log_every steps, and the last step of each epoch (or of a max_steps
         # run), so every epoch ends on a row in the history and metrics.jsonl.
         ends_epoch = b + 1 == len(self.batch_sizes)
         ends_run = cfg.max_steps is not None and s + 1 >= cfg.max_steps
         log = (s + 1) % cfg.log_every == 0 or ends_epoch or ends_run
-        row = len(self.window_steps)
-        self.engine.step(s, self.data, self.perm_dev[lo:lo + n], self.noise_dev[lo:lo + n],
-                         self.loss_window[row], labels=self.labels, snapshot=log)
+        n = self.engine.train_step(losses=self.loss_window[len(self.window_steps)])
         self.window_steps.append(s)
         self.last_batch = n
         self.images_window += n
