@@ -49,13 +49,14 @@ import numpy as np
 from . import _C
 from . import checkpoint as ckpt
 from . import plots, quality
-from .backend import backend_name, resolve_backend, to_host
+from .backend import backend_name, resolve_backend
 from .config import TrainConfig, merge_resume
 from .data import load_mnist, scale_images
 from .engine import LOSSES, Engine
 from .errors import ConfigError, ModeCollapseWarning, NonFiniteLossError
 from .images import save_grid
 from .model import N_CLASSES, Z_DIM, shape_signature
+from .monitor import Monitor
 from .version import __version__
 
 __all__ = ["TrainConfig", "TrainResult", "train", "NonFiniteLossError", "ModeCollapseWarning",
@@ -178,15 +179,13 @@ class _Run:
         if restored is not None:
             self._restore(*restored)
             self.say(f"resuming from {cfg.resume}: epoch {self.epoch + 1}, step {self.global_step}")
-        self.loss_window = xp.zeros((cfg.log_every, len(LOSSES)), dtype=xp.float32)
-        self.window_steps = []          # global step of each row of loss_window in use
+        self.monitor = Monitor(self.engine, cfg.log_every)
         self.history = []
         # Evaluations so far (a resumed run reads its earlier ones back): the baseline of the
         # mode-collapse warning.
         self.eval_rows = ([r for r in _read_metrics(paths["metrics"]) if r.get("kind") == "eval"
                            and r["step"] <= self.global_step] if restored is not None else [])
         self.t_start = self.t_window = time.perf_counter()
-        self.images_window = 0
         self._saved_step = None
         self.rollbacks = 0
         self.bar = None
@@ -214,46 +213,48 @@ class _Run:
             ckpt.save_checkpoint(path.parent / f"epoch_{epoch_tag:04d}.npz", arrays, meta)
         return path
 
-    # -- reading losses back: the only host synchronisation of the loop
-    def _flush(self, log):
-        if not self.window_steps:
+    # -- reading the numbers back (gan_fast.monitor): the loop's only waits on the device
+    def _flush(self):
+        """Check (and log) every window not read yet: before a checkpoint, at the end of
+        an epoch or run, on Ctrl-C."""
+        for window in self.monitor.drain():
+            self._check(window)
+
+    def _check(self, w):
+        """Raise NonFiniteLossError for a non-finite loss or parameter in window w; log it."""
+        if w is None:
             return
-        self.engine.synchronize()
-        losses = to_host(self.loss_window[:len(self.window_steps)]).astype(np.float64)
-        bad = ~np.isfinite(losses)
+        bad = ~np.isfinite(w.losses)
         if bad.any():
             row, col = map(int, np.argwhere(bad)[0])
-            raise NonFiniteLossError(f"{LOSSES[col]} is {losses[row, col]} at step "
-                                     f"{self.window_steps[row] + 1} " + self._stopped())
-        where = self.engine.non_finite()
-        if where is not None:
-            raise NonFiniteLossError(f"{where[0]} parameter {where[1]} is not finite after step "
-                                     f"{self.window_steps[-1] + 1} " + self._stopped())
-        if log:
-            self._log_row(losses[-1])
-        self.window_steps = []
+            raise NonFiniteLossError(f"{LOSSES[col]} is {w.losses[row, col]} at step "
+                                     f"{w.steps[row] + 1} " + self._stopped())
+        if not all(w.params_finite.values()):
+            net, name = self.engine.non_finite() or (
+                next(k for k, ok in w.params_finite.items() if not ok), "?")
+            raise NonFiniteLossError(f"{net} parameter {name} is not finite after step "
+                                     f"{w.steps[-1] + 1} " + self._stopped())
+        if w.log:
+            self._log_row(w)
 
-    def _log_row(self, last_losses):
-        n = self.last_batch
-        b = self.engine.buffers(n)
-        logits = to_host(b.logits_snapshot).astype(np.float64)[:, 0]
-        after = to_host(b.d_gen.logits).astype(np.float64)[:, 0]
+    def _log_row(self, w):
+        n, logits, after = w.n, w.logits, w.logits_after
         sig = 1.0 / (1.0 + np.exp(-logits))
         now = time.perf_counter()
-        real, fake, gen = map(float, last_losses)
-        row = {"step": self.window_steps[-1] + 1, "epoch": self.epoch + 1,
+        real, fake, gen = map(float, w.losses[-1])
+        row = {"step": w.steps[-1] + 1, "epoch": self.epoch + 1,
                "loss_d": real + fake, "loss_d_real": real, "loss_d_fake": fake,
                "loss_g": gen, "d_x": float(sig[:n].mean()), "d_g_z": float(sig[n:].mean()),
                "d_g_z_after": float((1.0 / (1.0 + np.exp(-after))).mean()),
                "d_accuracy": float(((logits[:n] > 0).sum() + (logits[n:] < 0).sum()) / (2 * n)),
-               "images_per_s": self.images_window / max(now - self.t_window, 1e-9),
+               "images_per_s": w.images / max(now - self.t_window, 1e-9),
                "time_s": now - self.t_start}
         self._append(row)
         if self.bar is not None:
             self.bar.set_postfix(loss_d=f"{row['loss_d']:.3f}", loss_g=f"{gen:.3f}",
                                  d_x=f"{row['d_x']:.2f}", d_g_z=f"{row['d_g_z']:.2f}",
                                  img_s=f"{row['images_per_s']:.0f}", refresh=False)
-        self.t_window, self.images_window = now, 0
+        self.t_window = now
 
     def _append(self, row):
         self.history.append(row)
@@ -288,7 +289,7 @@ class _Run:
         arrays, meta = ckpt.load_checkpoint(path)
         ckpt.check_training_checkpoint(path, arrays, meta)
         self._restore(arrays, meta)
-        self.window_steps = []
+        self.monitor.discard()
         self.history = [h for h in self.history if h["step"] <= self.global_step]
         self.rollbacks += 1
         lr_d, lr_g = self.cfg.lr_d / 2, self.cfg.lr_g / 2
@@ -337,7 +338,7 @@ class _Run:
                 except NonFiniteLossError as e:
                     if not self._rollback(e):
                         raise
-            self._flush(log=False)
+            self._flush()
             if self._saved_step != self.global_step or not self.paths["checkpoint"].exists():
                 self.save_checkpoint()
         self._plots()
@@ -388,7 +389,7 @@ class _Run:
                    and not self._reached_max_steps()):
                 self._one_step()
                 if interrupt.requested:
-                    self._flush(log=False)
+                    self._flush()
                     path = self.save_checkpoint()
                     self.bar.close()
                     self.say(f"interrupted: checkpoint written to {path}; continue "
@@ -398,7 +399,7 @@ class _Run:
             self.bar.close()
         if self.batch_in_epoch < len(self.batch_sizes):
             return False                            # max_steps, mid-epoch
-        self._flush(log=False)
+        self._flush()
         self.epoch += 1
         self.batch_in_epoch = 0
         if cfg.sample_every and self.epoch % cfg.sample_every == 0:
@@ -429,15 +430,13 @@ class _Run:
         ends_epoch = b + 1 == len(self.batch_sizes)
         ends_run = cfg.max_steps is not None and s + 1 >= cfg.max_steps
         log = (s + 1) % cfg.log_every == 0 or ends_epoch or ends_run
-        n = self.engine.train_step(losses=self.loss_window[len(self.window_steps)])
-        self.window_steps.append(s)
-        self.last_batch = n
-        self.images_window += n
+        n = self.engine.train_step(losses=self.monitor.next_row())
+        self.monitor.record(s, n)
         self.global_step += 1
         self.batch_in_epoch += 1
         self.bar.update(1)
-        if log or len(self.window_steps) == cfg.log_every:
-            self._flush(log=log)
+        if log or self.monitor.full():
+            self._check(self.monitor.exchange(log))
 
 
 def _read_metrics(path):

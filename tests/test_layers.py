@@ -22,6 +22,7 @@ LAYERS = [
     {"model"},                                           # the networks
     {"checkpoint"},                                      # file format and schema
     {"engine"},                                          # training state and step
+    {"monitor"},                                         # reading a run's numbers back
     {"judge"},                                           # the MNIST classifier
     {"quality"},                                         # evaluate()
     {"config"},                                          # TrainConfig, recipes
