@@ -226,6 +226,11 @@ class Engine:
         self._graphs.clear()
 
     @property
+    def captured(self):
+        """The batch sizes whose step has been captured as a CUDA graph."""
+        return tuple(sorted(self._graphs))
+
+    @property
     def steps(self):
         """Training steps done (the index of the next one)."""
         return self.d_steps

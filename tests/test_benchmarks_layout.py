@@ -10,11 +10,6 @@ import pytest
 BENCHMARKS = pathlib.Path(__file__).resolve().parents[1] / "benchmarks"
 SCRIPTS = sorted(p for ext in ("*.py", "*.sh") for p in BENCHMARKS.rglob(ext)
                  if p.name != "__init__.py")
-# Scripts whose move out of benchmarks/ (issue #14) is done by another part of the work;
-# remove each name here when its owner's change lands.
-STILL_PATCHING_SYS_PATH = {"gpu_bench.py"}
-
-
 @pytest.mark.skipif(not BENCHMARKS.is_dir(), reason="not a source checkout")
 @pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: str(p.relative_to(BENCHMARKS)))
 def test_each_script_is_in_the_readme(script):
@@ -25,6 +20,4 @@ def test_each_script_is_in_the_readme(script):
 @pytest.mark.parametrize("script", [p for p in SCRIPTS if p.suffix == ".py"],
                          ids=lambda p: str(p.relative_to(BENCHMARKS)))
 def test_no_script_edits_sys_path(script):
-    if script.name in STILL_PATCHING_SYS_PATH:
-        pytest.skip("moved by another part of issue #14")
     assert "sys.path" not in script.read_text()

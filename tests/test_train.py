@@ -316,6 +316,94 @@ def test_gpu_runs_are_bit_identical(cuda_backend, run):
     assert isinstance(a.generator.g_params, cuda_backend.xp.ndarray)   # state on the GPU
 
 
+# ------------------------------------------------------------------------------ train_step
+VARIANTS = {"seed": (ModelSpec(), StepConfig(seed=3)),
+            "everything": (ModelSpec(conditional=True, spectral_norm=True, minibatch_stddev=4),
+                           StepConfig(seed=3, ema_decay=0.999, real_label=0.9, lr_g=3e-4))}
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_train_step_is_step_with_the_numbers_drawn_on_the_device(variant):
+    """train_step draws its batch (batch_indices + gather_rows), noise (random_normal) and
+    masks from the device counters: bitwise the same as step() given those numbers, and
+    the counters follow the steps (a last partial batch included: 100 = 6·16 + 4)."""
+    spec, config = VARIANTS[variant]
+    a = Engine.create(batch_size=16, device="cpu", spec=spec, config=config, drop_last=False,
+                      images=np.random.default_rng(0).uniform(-1, 1, (100, 1, 28, 28))
+                      .astype(np.float32))
+    b = Engine(spec, config, gan_fast.ops, np)
+    f = a.feed
+    assert f.batch_sizes == [16] * 6 + [4] and f.steps_per_epoch == 7
+    la, lb = np.full(3, np.nan, np.float32), np.full(3, np.nan, np.float32)
+    for s in range(9):                       # into the second epoch
+        n = a.train_step(losses=la)
+        assert n == f.size(s) and list(a.counters) == [s + 1, s + 2]
+        idx = gan_fast.ops.batch_indices(np.empty(n, np.int64), a.data_key, s, f.n_items,
+                                         f.batch_size, f.steps_per_epoch)
+        z = gan_fast.ops.random_normal(np.empty((n, 100), np.float32), a.noise_key, s)
+        b.step(s, f.images, idx, z, lb, labels=f.labels)
+        assert np.array_equal(la, lb), s
+    _assert_same_state(a.arrays(), b.arrays())
+
+
+def test_train_step_visits_every_image_once_an_epoch():
+    e = Engine.create(batch_size=8, device="cpu", images=np.zeros((40, 1, 28, 28), np.float32))
+    seen = []
+    for _ in range(2 * e.feed.steps_per_epoch):
+        e.train_step()
+        seen.append(e.buffers(8).idx.copy())
+    first, second = np.concatenate(seen[:5]), np.concatenate(seen[5:])
+    assert sorted(first) == sorted(second) == list(range(40))
+    assert not np.array_equal(first, second)                # a fresh order each epoch
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_cuda_graph_replays_are_bitwise_the_launches(cuda_backend, variant):
+    """Issue #13: N steps replayed from a captured CUDA graph leave bitwise the same state
+    and losses as the same N steps launched kernel by kernel, a partial batch (its own
+    graph) and an epoch boundary included."""
+    spec, config = VARIANTS[variant]
+    images = np.random.default_rng(0).uniform(-1, 1, (100, 1, 28, 28)).astype(np.float32)
+    runs = {}
+    for graph in (True, False):
+        e = Engine.create(batch_size=16, device="cuda", cuda_graph=graph, spec=spec,
+                          config=config, images=images, drop_last=False)
+        losses = cuda_backend.xp.zeros((10, 3), cuda_backend.xp.float32)
+        for s in range(10):
+            e.train_step(losses=losses[s])
+        e.synchronize()
+        assert e.captured == ((4, 16) if graph else ())   # full and partial batch
+        runs[graph] = (e.arrays(), losses.get())
+    _assert_same_state(runs[True][0], runs[False][0])
+    assert np.array_equal(runs[True][1], runs[False][1])
+
+
+def test_cuda_train_step_reads_nothing_back(cuda_backend):
+    """A replayed step only enqueues work: CuPy reports no synchronisation."""
+    cupyx = pytest.importorskip("cupyx")
+    if not hasattr(cupyx, "allow_synchronize"):
+        pytest.skip("this CuPy has no cupyx.allow_synchronize")
+    e = Engine.create(batch_size=64, device="cuda", cuda_graph=True)
+    e.train_step()                                        # warm-up and capture
+    with cupyx.allow_synchronize(False):
+        for _ in range(5):
+            e.train_step()
+    e.synchronize()
+
+
+def test_cuda_and_cpu_draw_the_same_batches_and_noise(cuda_backend):
+    """One definition of the random numbers: the device counters give the CPU's batch rows
+    and noise, bitwise."""
+    cpu = Engine.create(batch_size=16, device="cpu", seed=7)
+    gpu = Engine.create(batch_size=16, device="cuda", seed=7, cuda_graph=True)
+    for _ in range(3):
+        cpu.train_step()
+        gpu.train_step()
+        gpu.synchronize()
+        np.testing.assert_array_equal(cpu.buffers(16).idx, gpu.buffers(16).idx.get())
+        np.testing.assert_array_equal(cpu.buffers(16).z, gpu.buffers(16).z.get())
+
+
 def test_cuda_step_does_not_synchronize(cuda_backend):
     """On CUDA a training step only enqueues work: CuPy reports no synchronisation (data,
     indices and noise are already on the device; losses go to a device buffer)."""

@@ -3,14 +3,14 @@ PyTorch, and the whole training step (one D step + one G step, dropout on) of
 
   gan_fast graph      the engine's step captured as a CUDA graph and replayed,
   gan_fast launches   the same step launched kernel by kernel from Python,
-  torch eager         the PyTorch twin (benchmarks/torch_twin.py) step by step,
+  torch eager         the PyTorch twin (benchmarks/quality/torch_twin.py) step by step,
   torch graph         the twin's step captured in a torch.cuda.CUDAGraph (torch_steps.py),
 
 at batch 64 and 256, in one process. Every time is CUDA events around k steps on the stream
 the steps run on, after warm-up; the median of many such runs, divided by k. Prints the
 tables and writes JSON.
 
-    PYTHONPATH=benchmarks python benchmarks/gpu/gpu_bench.py [--json OUT] [--batches 64 256]
+    python -m benchmarks.gpu.gpu_bench [--json OUT] [--batches 64 256]   # see gpu_check.sh
 
 The gan_fast whole-step rows need gan_fast.engine.Engine with (the interface this script
 expects; the rows are skipped, saying why, when it is missing):
@@ -36,15 +36,15 @@ def device_info():
     n = 1 << 28  # 1 GiB of float32
     a, b = cupy.empty(n, cupy.float32), cupy.empty(n, cupy.float32)
     a.fill(1.0)
-    from timing import time_cuda
+    from ..perf.timing import time_cuda
     seconds = time_cuda(lambda: b.__setitem__(Ellipsis, a), warmup=3, reps=10)
     return {"gpu": props["name"].decode(), "sm_count": props["multiProcessorCount"],
             "copy_GBps": 2 * 4 * n / seconds / 1e9}
 
 
 def op_rows(batches):
-    from cases import model_cases
-    from timing import time_cuda
+    from ..perf.cases import model_cases
+    from ..perf.timing import time_cuda
     rows = []
     for batch in batches:
         for case in model_cases("cuda", batch):
@@ -106,7 +106,7 @@ def _torch_missing():
 def _step_flop():
     """step_bench.step_flop (FLOP of one step from the layer shapes), if it is there."""
     try:
-        from step_bench import step_flop
+        from ..perf.step_bench import step_flop
     except ImportError:
         return None
     return step_flop
@@ -140,7 +140,7 @@ def step_rows(batches):
 
 
 def _torch_steps(batch, graph):
-    from torch_steps import TorchSteps
+    from .torch_steps import TorchSteps
     return TorchSteps(batch, graph)
 
 

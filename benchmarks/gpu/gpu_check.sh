@@ -30,8 +30,6 @@ work="$(mktemp -d)"
 logs="$work/logs"   # packed into OUT_DIR/logs.tgz at the end
 mkdir -p "$logs"
 export PYTHONUNBUFFERED=1 CMAKE_BUILD_PARALLEL_LEVEL="${CMAKE_BUILD_PARALLEL_LEVEL:-$(nproc)}"
-# gpu_bench.py imports the shared benchmark helpers (cases, timing, step_bench, torch_twin).
-export PYTHONPATH="$repo/benchmarks:$repo/benchmarks/gpu${PYTHONPATH:+:$PYTHONPATH}"
 if [ -z "${GAN_FAST_DATA:-}" ] && [ -e "$repo/shared/data/mnist/train-images-idx3-ubyte.gz" ]; then
   export GAN_FAST_DATA="$repo/shared/data/mnist"
 fi
@@ -71,7 +69,9 @@ section build 200 env GAN_FAST_CUDA=ON GAN_FAST_CUDA_ARCHITECTURES="${GAN_FAST_C
   $py -m pip install --no-build-isolation --no-deps . \
   || { finish; exit 1; }
 
-# Everything else runs outside the checkout, so `import gan_fast` is the installed package.
+# Everything else runs outside the checkout, so `import gan_fast` is the installed package;
+# the benchmarks package is copied there (gpu_bench imports the perf and quality helpers).
+cp -r "$repo/benchmarks" "$work/benchmarks"
 cd "$work"
 $py -c "import gan_fast; assert gan_fast.cuda_available(), 'CUDA not available to gan_fast'; print('gan_fast CUDA ok, cpu isa', gan_fast.cpu_isa())" \
   || { echo "gan_fast does not see the GPU"; finish; exit 1; }
@@ -79,7 +79,7 @@ pytest_opts=(-q -rs -p no:cacheprovider)
 $py -c "import pytest_timeout" 2>/dev/null && pytest_opts+=(--timeout=150)
 
 section gpu_tests 170 $py -m pytest "$repo/tests" -m cuda "${pytest_opts[@]}"
-section bench 110 $py "$repo/benchmarks/gpu/gpu_bench.py" --json "$logs/gpu_bench.json"
+section bench 110 $py -m benchmarks.gpu.gpu_bench --json "$logs/gpu_bench.json"
 if [ -n "${GAN_FAST_DATA:-}" ]; then
   t0=$(date +%s%N)
   section readme 75 $py -m gan_fast train --epochs 20 --seed 0 --out "$work/readme" --quiet \

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from torch_twin import TorchGAN
+from ..quality.torch_twin import TorchGAN
 
 N_IMAGES = 60_000
 

@@ -2,9 +2,9 @@
 result in NumPy and, for the projection head, beside linear's 6272 -> 1 head (the speed it
 should match), all in one process:
 
-    python benchmarks/conditional_ops.py [--threads 1] [--reps 200]
+    python -m benchmarks.perf.conditional_ops [--threads 1] [--reps 200]
 
-The cases are benchmarks/cases.py's conditional_cases (also timed by `pytest benchmarks/`
+The cases are benchmarks/perf/cases.py's conditional_cases (also timed by `pytest benchmarks/perf`
 and, on a GPU, by gpu_bench.py). Prints the minimum and median of --reps calls in µs and
 NumPy's minimum over ours. NumPy's BLAS follows OPENBLAS_NUM_THREADS: set it to --threads
 for a like-for-like table.
@@ -15,7 +15,7 @@ import argparse
 import time
 
 import gan_fast
-from cases import conditional_cases
+from .cases import conditional_cases
 
 
 def times(fn, reps):
