@@ -60,6 +60,9 @@ VARIANTS = {
     "nodrop": {"d_dropout": 0.0},
     "b64": {"batch_size": 64},
     "adam0": {"beta1": 0.0, "beta2": 0.9},           # SN-GAN's Adam (Miyato et al. 2018)
+    # Class-conditional (issue #15), the two ways D can see the digit.
+    "cond_proj": {"conditional": True, "d_conditioning": "projection"},
+    "cond_chan": {"conditional": True, "d_conditioning": "channels"},
 }
 GROUPS = {
     # Each remedy alone on the seed's recipe.
@@ -91,6 +94,8 @@ def _eval_row(epoch, step, m):
     d = m if isinstance(m, dict) else m.as_dict()
     return {"epoch": epoch, "step": step, **{k: d[k] for k in METRICS},
             "class_fractions": d["class_fractions"],
+            "conditional_accuracy": d.get("conditional_accuracy"),
+            "conditional_accuracy_per_digit": d.get("conditional_accuracy_per_digit"),
             "eval_time_s": d.get("eval_time_s", d.get("time_s"))}
 
 
@@ -111,8 +116,12 @@ def run_gan_fast(variant, seed, args):
     rows = [_eval_row(r["epoch"], r["step"], r) for r in evals]
     grid = result.generator(64, z=grid_noise())
     resolved = {k: getattr(result.config, k) for k in
-                ("recipe", "batch_size", "lr_d", "lr_g", "real_label", "ema_decay",
-                 "minibatch_stddev", "spectral_norm", "d_dropout")}
+                ("recipe", "batch_size", "lr_d", "lr_g", "beta1", "beta2", "real_label",
+                 "ema_decay", "minibatch_stddev", "spectral_norm", "d_dropout", "conditional",
+                 "d_conditioning")}
+    if result.config.conditional:              # one row per digit, the grid's first 10 noises
+        z = np.tile(grid_noise()[:10], (10, 1))
+        grid = result.generator(100, z=z, digits=np.repeat(np.arange(10), 10))
     return {"variant": variant, "implementation": "gan_fast", "seed": seed,
             "settings": resolved, "steps": result.steps, "time_s": total,
             "train_time_s": total - sum(r["eval_time_s"] for r in rows),
@@ -182,7 +191,7 @@ def _worker(job):
 
 def side_by_side(grids, path):
     from gan_fast.images import grid_image
-    imgs = [grid_image(g) for g in grids]
+    imgs = [grid_image(g, nrow=10 if g.shape[0] == 100 else 8) for g in grids]
     gap = 8
     canvas = Image.new("L", (sum(i.width for i in imgs) + gap * (len(imgs) - 1),
                              max(i.height for i in imgs)), 255)
@@ -195,8 +204,12 @@ def side_by_side(grids, path):
 
 
 def _cell(t):
-    return (f"{t['inception_score']:.2f} / {t['frechet_distance']:.0f} / "
+    text = (f"{t['inception_score']:.2f} / {t['frechet_distance']:.0f} / "
             f"{t['classes_covered']} / {t['kl_uniform']:.3f}")
+    if t.get("conditional_accuracy") is not None:
+        text += (f" / {t['conditional_accuracy']:.1%} "
+                 f"(≥ {min(t['conditional_accuracy_per_digit']):.1%})")
+    return text
 
 
 def markdown(runs, args, judge_sha):
@@ -207,7 +220,8 @@ def markdown(runs, args, judge_sha):
             + " | min classes (epoch ≥ 5) | train time (s) |")
     lines = [f"Quality study on {args.device}, {args.epochs} epochs, n = {args.eval_samples} "
              f"per evaluation (judge sha256 {judge_sha[:12]}…). Cells: classifier IS / "
-             f"Fréchet distance / classes covered / KL to uniform (nats).", "", head,
+             f"Fréchet distance / classes covered / KL to uniform (nats); a conditional "
+             f"model adds its conditional accuracy (and its worst digit's).", "", head,
              "|" + "---|" * (len(marks) + 5)]
     for r in sorted(runs, key=lambda r: (r["variant"], r["implementation"], r["seed"])):
         traj = {t["epoch"]: t for t in r["trajectory"]}
