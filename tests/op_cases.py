@@ -129,6 +129,9 @@ class OpCase:
               absolute values, see reference_on_abs). The fuzz test, whose tiny shapes
               make such cancellation likely, bounds the error by tol·max(‖want‖, ‖floor‖).
     bad_scalars {argument: [invalid values]} for the fuzz test's invalid-call checks
+    inf_may_be_nan {result name: why}: results where the kernel's algebra may give NaN
+              where the reference gives ±inf for NaN/inf inputs (the NaN/inf test then
+              requires the same non-finite places, and NaN wherever the reference has NaN)
     """
     op: str
     build: Callable
@@ -140,6 +143,7 @@ class OpCase:
     tolerance: str | None = None
     floor: Callable | None = None
     bad_scalars: dict = dataclasses.field(default_factory=dict)
+    inf_may_be_nan: dict = dataclasses.field(default_factory=dict)
 
     def __post_init__(self):
         self.tolerance = self.tolerance or self.op
@@ -187,11 +191,11 @@ def params(kind, cases=None):
 # ------------------------------------------------------------------------------ values
 def normal(rng, shape, scale=1.0, offset=0.0):
     """Fresh random float32 values, offset + scale·N(0, 1)."""
-    return (offset + scale * rng.standard_normal(shape)).astype(np.float32)
+    return np.asarray(offset + scale * rng.standard_normal(shape), np.float32)
 
 
 def uniform(rng, shape, low, high):
-    return rng.uniform(low, high, shape).astype(np.float32)
+    return np.asarray(rng.uniform(low, high, shape), np.float32)
 
 
 def seed64(rng):
@@ -345,11 +349,12 @@ def _nkm(sizes, **extra):
 
 
 def linear_fuzz(st, backward=False):
-    # 250..330 crosses every threshold of the top (2·N·K·M >= 2^18, N·M > 2^15, N·K > 2^14)
-    dim = st.one_of(st.integers(0, 4), st.integers(5, 40), st.integers(250, 330))
+    # 182..200 crosses every threshold of the top (2·N·K·M >= 2^18, N·M > 2^15, N·K > 2^14)
+    small, big = st.one_of(st.integers(0, 4), st.integers(5, 40)), st.integers(182, 200)
     flags = dict(need_dx=st.booleans(), need_dw=st.booleans(), need_db=st.booleans()) \
         if backward else dict(bias=st.booleans())
-    return st.fixed_dictionaries(dict(N=dim, K=dim, M=dim, **flags))
+    return st.one_of(st.fixed_dictionaries(dict(N=small, K=small | big, M=small | big, **flags)),
+                     st.fixed_dictionaries(dict(N=big, K=big, M=small | big, **flags)))
 
 
 add(OpCase(
@@ -527,8 +532,7 @@ def batchnorm_fuzz(st, backward=False):
     @st.composite
     def dims(draw):
         four_d = draw(st.booleans())
-        size = draw(st.sampled_from(["small", "small", "small", "threaded"]))
-        if size == "small":
+        if draw(st.booleans()):   # small
             N, C = draw(st.integers(0, 4)), draw(st.one_of(st.integers(0, 4), st.integers(5, 40)))
             shape = (N, C, draw(st.integers(0, 4)), draw(st.integers(0, 4))) if four_d else (N, C)
         elif four_d:   # N·L >= 32·36: 16·N·L >= 2^14, so the 2+ channel blocks split
@@ -593,6 +597,10 @@ add(OpCase(
     parity=[dict(shape=s, training=t) for s in BN_SHAPES for t in (True, False)],
     threaded=[dict(shape=s, training=t) for s in BN_THREADED for t in (True, False)],
     fuzz=lambda st: batchnorm_fuzz(st, backward=True), floor=batchnorm_backward_floor,
+    inf_may_be_nan=dict(dx="training: dx = dy·g + (x − mean)·a + d spreads g = gamma·rstd "
+                           "over terms the reference adds before multiplying by it; with an "
+                           "infinite gamma they are infinities of opposite signs (NaN) where "
+                           "the reference has one infinity"),
 ))
 
 
@@ -605,10 +613,10 @@ ELEMENTWISE_THREADED = [(300_001,)]
 
 
 def elementwise_shapes(st):
-    """Any rank up to 4 with tiny dimensions (0 and 1 included), 1-D up to 300, and 1-D
-    past every elementwise grain (2^15)."""
-    return (st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple)
-            | st.tuples(st.integers(0, 300)) | st.tuples(st.integers(32_769, 70_000)))
+    """Any rank up to 4 with tiny dimensions (0 and 1 included), 1-D up to 300, and (half
+    the draws) 1-D past every elementwise grain (2^15)."""
+    small = st.lists(st.integers(0, 4), min_size=0, max_size=4).map(tuple) | st.tuples(st.integers(0, 300))
+    return st.one_of(small, st.tuples(st.integers(32_769, 36_000)))
 
 
 def finite_slopes(st):
@@ -643,7 +651,7 @@ def build_tanh_forward(rng, shape):
 
 
 def build_tanh_backward(rng, shape):
-    y = np.tanh(normal(rng, shape, 3.0).astype(np.float64)).astype(np.float32)
+    y = np.asarray(np.tanh(normal(rng, shape, 3.0).astype(np.float64)), np.float32)
     return Call(args=dict(dy=normal(rng, shape), y=y), outputs=dict(dx=tuple(shape)),
                 aliases=(("dx", "dy"),))
 
@@ -803,7 +811,7 @@ add(OpCase(
     + [dict(n=1_000, step=10_000, **GAN_ADAM)],
     threaded=[dict(n=300_001, step=2, **GAN_ADAM)],   # n > 2^15
     fuzz=lambda st: st.fixed_dictionaries(dict(
-        n=st.one_of(st.integers(0, 300), st.integers(32_769, 70_000)),
+        n=st.one_of(st.integers(0, 300), st.integers(32_769, 36_000)),
         step=st.integers(1, 10 ** 6), lr=st.floats(1e-6, 1.0), beta1=st.floats(0, 0.999),
         beta2=st.floats(0, 0.9999), eps=st.floats(1e-10, 1e-3))),
     floor=adam_floor,
