@@ -21,11 +21,13 @@ HOW TO ADD AN OP (one self-contained block; nothing else in the tests needs to c
      args        every input argument by name: float32 arrays of fresh random values from
                  rng (normal(), uniform(): never zeros, never np.empty), int64 arrays for
                  indices, and Python scalars;
-     outputs     every optional output argument (out=, dx=, ...) in signature order, name
-                 -> shape; None for one the call does not compute (a need_* flag False:
-                 the op then returns None there). The op's return value must be exactly
-                 these outputs in this order (a tuple when there are several, None when
-                 there are none);
+     outputs     every output argument (out=, dx=, ...) in signature order, name -> shape
+                 of a float32 output, Out(shape, dtype) for another dtype (int64 indices),
+                 or None for one the call does not compute (a need_* flag False: the op
+                 then returns None there). The op's return value must be exactly these
+                 outputs in this order (a tuple when there are several, None when there
+                 are none). An output without a default in the signature (random_normal's
+                 out) is always passed, to the reference too;
      in_place    names of arguments the op updates in place (Adam's params/m/v,
                  BatchNorm's running statistics, spectral_norm's u); they are compared
                  after the call like outputs;
@@ -91,6 +93,33 @@ NOT_OPS = {
 
 
 # ------------------------------------------------------------------------------ the format
+class Out(tuple):
+    """An output of another dtype than float32: Out(shape, np.int64)."""
+    def __new__(cls, shape, dtype):
+        return super().__new__(cls, (tuple(shape), np.dtype(dtype)))
+
+    @property
+    def shape(self):
+        return self[0]
+
+    @property
+    def dtype(self):
+        return self[1]
+
+
+def out_spec(spec):
+    """(shape, dtype) of an outputs entry."""
+    return (spec.shape, spec.dtype) if isinstance(spec, Out) else (tuple(spec), np.dtype(np.float32))
+
+
+def poisoned(xp, spec):
+    """An output buffer that shows any element the kernel leaves unwritten: NaN for floats,
+    the most negative value for integers."""
+    shape, dtype = out_spec(spec)
+    fill = np.nan if dtype.kind == "f" else np.iinfo(dtype).min
+    return xp.full(shape, fill, dtype=dtype)
+
+
 @dataclasses.dataclass
 class Call:
     """One call of an op: the kernel gets args plus its outputs, the reference args updated
@@ -132,6 +161,10 @@ class OpCase:
     inf_may_be_nan {result name: why}: results where the kernel's algebra may give NaN
               where the reference gives ±inf for NaN/inf inputs (the NaN/inf test then
               requires the same non-finite places, and NaN wherever the reference has NaN)
+    free_sizes {argument: axes} whose size no other argument fixes (a table's class count):
+              the invalid-call breaker does not resize them (a larger table is valid)
+    nullable  arguments for which None is valid though they have no default (the
+              projection head's b): the breaker does not count None as a break
     """
     op: str
     build: Callable
@@ -144,6 +177,8 @@ class OpCase:
     floor: Callable | None = None
     bad_scalars: dict = dataclasses.field(default_factory=dict)
     inf_may_be_nan: dict = dataclasses.field(default_factory=dict)
+    free_sizes: dict = dataclasses.field(default_factory=dict)
+    nullable: tuple = ()
 
     def __post_init__(self):
         self.tolerance = self.tolerance or self.op
@@ -234,16 +269,24 @@ def _results(case, call, returned, args, given):
     return out
 
 
+def required_outputs(case, call):
+    """The outputs the op's signature gives no default (the caller must pass them)."""
+    params = inspect.signature(case.spec).parameters
+    return [n for n, s in call.outputs.items()
+            if s is not None and params[n].default is inspect.Parameter.empty]
+
+
 def run_kernel(case, call, backend, outputs="poisoned", **overrides):
     """Calls the kernel on copies of the call's arrays on backend; {result name: array}.
     outputs: 'poisoned' passes every output as a NaN-filled buffer (an element the kernel
-    leaves unwritten stays NaN), 'allocate' lets the op allocate them, or a dict of
-    buffers to pass. overrides replace arguments (e.g. an output aliasing an input)."""
+    leaves unwritten stays NaN), 'allocate' lets the op allocate them (all but the
+    required ones), or a dict of buffers to pass. overrides replace arguments (e.g. an
+    output aliasing an input)."""
     args = {k: to_backend(backend, v) for k, v in call.args.items()}
     if outputs == "poisoned":
-        given = {n: backend.poisoned(s) for n, s in call.outputs.items() if s is not None}
+        given = {n: poisoned(backend.xp, s) for n, s in call.outputs.items() if s is not None}
     elif outputs == "allocate":
-        given = {}
+        given = {n: poisoned(backend.xp, call.outputs[n]) for n in required_outputs(case, call)}
     else:
         given = dict(outputs)
     for name, value in overrides.items():
@@ -265,14 +308,20 @@ def reference_args(call):
 
 
 def run_reference(case, call):
+    """The reference on the call (float64), outputs left to it but the required ones."""
     args = reference_args(call)
-    return _results(case, call, case.spec(**args), args, {})
+    given = {}
+    for name in required_outputs(case, call):
+        shape, dtype = out_spec(call.outputs[name])
+        given[name] = poisoned(np, Out(shape, np.float64 if dtype.kind == "f" else dtype))
+    return _results(case, call, case.spec(**args, **given), args, given)
 
 
 def assert_results_close(case, got, want, label="", tol_scale=1.0, floors=None):
     """Every result of got against want (reference or another backend): None exactly where
-    want is None; 0-sized results by shape; the rest by parity.assert_close with the op's
-    tolerance (times tol_scale, widened by floors, see OpCase.floor)."""
+    want is None; 0-sized results by shape; integer results exactly; the rest by
+    parity.assert_close with the op's tolerance (times tol_scale, widened by floors, see
+    OpCase.floor)."""
     for name, w in want.items():
         g = got[name]
         full = f"{case.op}.{name}{label}"
@@ -283,6 +332,11 @@ def assert_results_close(case, got, want, label="", tol_scale=1.0, floors=None):
         w = to_numpy(w)
         if w.size == 0:
             assert tuple(g.shape) == w.shape, f"{full}: shape {g.shape}, expected {w.shape}"
+            continue
+        if w.dtype.kind in "iu":
+            g = to_numpy(g)
+            assert g.dtype == w.dtype, f"{full}: dtype {g.dtype}, expected {w.dtype}"
+            np.testing.assert_array_equal(g, w, err_msg=full)
             continue
         tol = TOLERANCES[case.tolerance] * tol_scale
         floor = (floors or {}).get(name)

@@ -42,8 +42,8 @@ from hypothesis import strategies as st  # noqa: E402
 
 from conftest import Backend  # noqa: E402
 from gan_fast import ops  # noqa: E402
-from op_cases import (CASES, assert_results_close, params, run_kernel,  # noqa: E402
-                      run_reference)
+from op_cases import (CASES, assert_results_close, out_spec, params, poisoned,  # noqa: E402
+                      required_outputs, run_kernel, run_reference)
 from parity import TOLERANCES, assert_close, to_numpy  # noqa: E402
 
 EXAMPLES = int(os.environ.get("GAN_FAST_FUZZ_EXAMPLES", "30"))
@@ -65,9 +65,10 @@ def test_valid_call_matches_the_reference(op, data):
     case = CASES[op]
     dims = data.draw(case.fuzz(st), label="dims")
     call = case.build(np.random.default_rng(data.draw(seeds, label="seed")), **dims)
-    given_outputs = {name: np.full(shape, np.nan, np.float32)
-                     for name, shape in call.outputs.items()
-                     if shape is not None and data.draw(st.booleans(), label=f"give {name}")}
+    required = required_outputs(case, call)
+    given_outputs = {name: poisoned(np, spec) for name, spec in call.outputs.items()
+                     if spec is not None and (name in required
+                                              or data.draw(st.booleans(), label=f"give {name}"))}
     got = run_kernel(case, call, CPU, outputs=given_outputs)
     # dropout at p = float32(1 − 2⁻³⁰) = 1: the reference's 1/(1 − p) is inf, unused
     with np.errstate(divide="ignore"):
@@ -82,9 +83,10 @@ DTYPES = [np.float32, np.float64, np.float16, np.int32, np.int64, np.uint8, np.b
 SKIP = object()
 
 
-def _broken(kind, value, draw):
+def _broken(kind, value, draw, free_axes=()):
     """value (a valid array) broken in the way kind says, or SKIP when this array cannot be
-    broken that way (e.g. a 1-element array is always contiguous)."""
+    broken that way (e.g. a 1-element array is always contiguous, or the axis drawn for a
+    resize is one of free_axes, whose size no other argument fixes)."""
     if kind == "dtype":
         return value.astype(draw(st.sampled_from([d for d in DTYPES if np.dtype(d) != value.dtype])))
     if kind == "type":
@@ -115,6 +117,8 @@ def _broken(kind, value, draw):
         if value.ndim == 0:
             return SKIP
         axis = draw(st.integers(0, value.ndim - 1))
+        if axis in free_axes:
+            return SKIP
         shape = list(value.shape)
         shape[axis] += draw(st.sampled_from([1, 2, -1])) if shape[axis] > 1 else 1
         return np.zeros(shape, value.dtype)
@@ -126,7 +130,9 @@ def _example_call(case):
     the arguments the op writes."""
     call = case.build(np.random.default_rng(0), **case.example)
     args = dict(call.args)
-    args.update({name: np.full(shape, 0.5, np.float32) for name, shape in call.outputs.items()})
+    for name, spec in call.outputs.items():
+        shape, dtype = out_spec(spec)
+        args[name] = np.full(shape, 0.5 if dtype.kind == "f" else 0, dtype)
     return args, set(call.outputs) | set(call.in_place)
 
 
@@ -144,8 +150,9 @@ def test_broken_array_argument_raises(op, data):
     name = draw(st.sampled_from(arrays), label="argument")
     kind = draw(st.sampled_from(["dtype", "type", "noncontiguous", "rank_up", "rank_down", "resize"]
                                 + (["readonly"] if name in written else [])), label="break")
-    broken = _broken(kind, args[name], draw)
-    optional = inspect.signature(case.kernel).parameters[name].default is None
+    broken = _broken(kind, args[name], draw, case.free_sizes.get(name, ()))
+    optional = inspect.signature(case.kernel).parameters[name].default is None \
+        or name in case.nullable
     if broken is SKIP or (broken is None and optional):
         return  # nothing to break this way (None is how an optional argument is left out)
     args[name] = broken
