@@ -45,8 +45,12 @@ HOW TO ADD AN OP (one self-contained block; nothing else in the tests needs to c
    (odd sizes, the model's shapes, edge sizes such as 0 and 1 where the contract allows
    them), dims that cross the CPU kernel's multi-thread threshold (say which one in a
    comment), and a Hypothesis strategy of dims for the fuzz test that reaches them too.
+   Optional fields say more where the op needs it: simd (sizes for the SIMD-path test),
+   floor (sums that cancel), bad_scalars (invalid hyperparameters), inf_may_be_nan,
+   free_sizes and nullable (exceptions for the NaN/inf test and the invalid-call breaker).
 4. Add a tolerance to tests/parity.py (TOLERANCES, keyed by the op name unless tolerance=
-   says otherwise) with a note on how it was chosen.
+   says otherwise) with a note on how it was chosen. The binding calls its kernels inside
+   GF_DISPATCH (tests/test_threads_memory.py checks the source: the GIL is released).
 Then run: pytest tests/test_parity.py tests/test_fuzz.py tests/test_cpu_determinism.py
 tests/test_cpu_isa_paths.py tests/test_threads_memory.py -k my_op
 
