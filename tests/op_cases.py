@@ -165,8 +165,9 @@ class OpCase:
     inf_may_be_nan {result name: why}: results where the kernel's algebra may give NaN
               where the reference gives ±inf for NaN/inf inputs (the NaN/inf test then
               requires the same non-finite places, and NaN wherever the reference has NaN)
-    free_sizes {argument: axes} whose size no other argument fixes (a table's class count):
-              the invalid-call breaker does not resize them (a larger table is valid)
+    free_sizes {argument: axes} whose size no other argument fixes (a table's class count),
+              or "any" for an array of any shape (random_normal's out): the invalid-call
+              breaker does not resize them (or change the rank of an "any" one)
     nullable  arguments for which None is valid though they have no default (the
               projection head's b): the breaker does not count None as a break
     """
