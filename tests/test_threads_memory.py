@@ -28,7 +28,7 @@ import pytest
 import gan_fast
 from conftest import REPO
 from gan_fast import ops
-from op_cases import CASES
+from op_cases import CASES, poisoned, required_outputs
 
 UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 needs_rss = pytest.mark.skipif(not os.path.exists("/proc/self/statm") or UNDER_ASAN,
@@ -123,11 +123,12 @@ def test_every_binding_runs_its_kernel_through_gf_dispatch():
 
 # ------------------------------------------------------------------------------ op leaks
 def _repeated_call(case):
-    """A function that calls the op once the way its example says, outputs left to the op,
-    then once with a float64 copy of its first array (which raises TypeError): the error
-    path must not leak either. Also returns the arrays it passes."""
+    """A function that calls the op once the way its example says, outputs left to the op
+    (but those it requires), then once with its first array in float64 (which raises
+    TypeError): the error path must not leak either. Also returns the arrays it passes."""
     call = case.build(np.random.default_rng(0), **case.example)
     args = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in call.args.items()}
+    args.update({n: poisoned(np, call.outputs[n]) for n in required_outputs(case, call)})
     first = next(k for k, v in args.items() if isinstance(v, np.ndarray))
     bad = dict(args, **{first: args[first].astype(np.float64)})
 
