@@ -134,10 +134,6 @@ class Call:
     ref_args: dict = dataclasses.field(default_factory=dict)
     aliases: tuple = ()
 
-    def result_names(self):
-        """What a call produces, in order: the outputs, then the in-place arguments."""
-        return list(self.outputs) + list(self.in_place)
-
 
 @dataclasses.dataclass
 class OpCase:
