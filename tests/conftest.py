@@ -1,6 +1,8 @@
 """Shared fixtures: the backend under test (CPU always; CUDA when a device is present,
-skipped with a reason otherwise), a fresh random generator per test whose seed is printed
-so a failure can be replayed, and the MNIST data folder."""
+skipped with a reason otherwise, or failed when GAN_FAST_REQUIRE_CUDA=1: a GPU job must
+not pass by skipping), a fresh random generator per test whose seed is printed so a
+failure can be replayed, and the MNIST data folder. pytest's header says whether the CUDA
+tests run and why not."""
 from __future__ import annotations
 
 import os
@@ -79,24 +81,39 @@ def _cuda_skip_reason():
     if gan_fast._C.cuda_device_count() < 1:
         return "no CUDA device visible"
     if not gan_fast.cuda_available():
-        return "CuPy is not installed"
+        return "CuPy is not installed (pip install \".[test,cuda]\" runs the CUDA tests)"
     return None
+
+
+# Set to 1 on a GPU machine: a CUDA test that cannot run fails instead of skipping.
+REQUIRE_CUDA = os.environ.get("GAN_FAST_REQUIRE_CUDA") == "1"
+
+
+def _skip_without_cuda():
+    reason = _cuda_skip_reason()
+    if reason:
+        (pytest.fail if REQUIRE_CUDA else pytest.skip)(reason + (
+            " (GAN_FAST_REQUIRE_CUDA=1)" if REQUIRE_CUDA else ""))
+
+
+def pytest_report_header(config):
+    reason = _cuda_skip_reason()
+    if reason is None:
+        return f"gan_fast CUDA tests: run (cpu isa {gan_fast.cpu_isa()})"
+    return (f"gan_fast CUDA tests: {'FAIL' if REQUIRE_CUDA else 'skipped'}: {reason} "
+            f"(cpu isa {gan_fast.cpu_isa()})")
 
 
 @pytest.fixture(params=["cpu", "cuda"])
 def backend(request):
     if request.param == "cuda":
-        reason = _cuda_skip_reason()
-        if reason:
-            pytest.skip(reason)
+        _skip_without_cuda()
     return Backend(request.param)
 
 
 @pytest.fixture
 def cuda_backend():
-    reason = _cuda_skip_reason()
-    if reason:
-        pytest.skip(reason)
+    _skip_without_cuda()
     return Backend("cuda")
 
 

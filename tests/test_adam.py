@@ -1,4 +1,6 @@
-"""Adam: parameters and both moments against the reference, over several steps."""
+"""Adam beyond the parity sweep of tests/op_cases.py (one step from a random state, params
+and both moments): three steps in a row, each starting from the state the last one left,
+and the size of the first step."""
 import numpy as np
 import pytest
 
@@ -6,10 +8,9 @@ from gan_fast import ops, reference
 from parity import assert_close
 
 
-@pytest.mark.parametrize("n", [1, 3, 67, 1_000, 1_486_352])
-@pytest.mark.parametrize("hp", [dict(lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8),
-                                dict(lr=1e-3, beta1=0.9, beta2=0.99, eps=1e-6)], ids=["gan", "other"])
-def test_adam_parity_over_steps(backend, rng, n, hp):
+@pytest.mark.parametrize("n", [67, 300_001])
+def test_adam_parity_over_steps(backend, rng, n):
+    hp = dict(lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8)
     p64, m64, v64 = rng.standard_normal(n), 0.1 * rng.standard_normal(n), rng.uniform(0, 0.1, n)
     # The kernel's float32 state is the reference's float64 state rounded: start both equal.
     p32, m32, v32 = (a.astype(np.float32) for a in (p64, m64, v64))

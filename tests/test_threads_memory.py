@@ -1,23 +1,34 @@
 """The GIL and memory: a long kernel lets other Python threads run (the bindings release
-the GIL around every kernel), ops called many thousand times do not grow the process, and
-a training run's memory is flat after its first epoch.
+the GIL around every kernel), no op leaks memory or references however many times it is
+called, and a training run's memory is flat after its first epoch.
 
-Memory is the resident set size from /proc/self/statm (Linux; skipped elsewhere). The
-allocator keeps freed pages, so each test measures after a warm-up and bounds the growth
-over many more iterations; a leak of even 64 bytes per call would exceed the bound.
-Skipped under AddressSanitizer, whose quarantine holds freed memory on purpose.
+Op leaks are measured two ways, per op of tests/op_cases.py (its example call, outputs
+allocated by the op: the path that creates Python objects in C++, and a call that raises):
+tracemalloc counts every Python object and NumPy buffer still alive after thousands of
+calls (exact: a leak of one small array per call is hundreds of KB), reference counts of
+the arguments must come back, and the resident set size (/proc/self/statm, Linux) bounds
+leaks of the C++ heap, which tracemalloc does not see, over all ops called round after
+round. The RSS tests are skipped under AddressSanitizer, whose quarantine holds freed
+memory on purpose.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import os
+import re
+import sys
 import threading
 import time
+import tracemalloc
 
 import numpy as np
 import pytest
 
 import gan_fast
+from conftest import REPO
 from gan_fast import ops
+from op_cases import CASES, poisoned, required_outputs
 
 UNDER_ASAN = "libasan" in os.environ.get("LD_PRELOAD", "")
 needs_rss = pytest.mark.skipif(not os.path.exists("/proc/self/statm") or UNDER_ASAN,
@@ -25,6 +36,13 @@ needs_rss = pytest.mark.skipif(not os.path.exists("/proc/self/statm") or UNDER_A
 
 
 def rss_bytes():
+    """Resident set size, after handing free heap pages back to the system where glibc can
+    (malloc_trim), so that memory freed by earlier work does not blur the comparison."""
+    libc = ctypes.util.find_library("c")
+    if libc:
+        trim = getattr(ctypes.CDLL(libc), "malloc_trim", None)
+        if trim is not None:
+            trim(0)
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
@@ -37,110 +55,137 @@ def one_thread():
     gan_fast.set_num_threads(before)
 
 
-def test_long_kernel_releases_the_gil(one_thread):
-    """A Python thread counting in a loop keeps counting while the main thread is inside
-    a ~0.2 s GEMM; with the GIL held it would stall for the whole call."""
+# ------------------------------------------------------------------------------ the GIL
+def test_a_long_kernel_releases_the_gil(one_thread):
+    """A Python thread notes the time about every millisecond while the main thread is
+    inside one GEMM sized to take about 0.4 s here. With the GIL released it keeps noting
+    all through the call; with the GIL held it is stopped for the whole call (it can only
+    run in the switch intervals just before entry and after return, ~5 ms each). So the
+    longest stretch of the call without a note must be under half of the call: a margin of
+    ~0.2 s either way, which scheduling on a busy 2-core machine does not eat."""
     rng = np.random.default_rng(0)
-    x, w = (rng.standard_normal((768, 768), dtype=np.float32) for _ in range(2))
-    ops.linear_forward(x, w)                       # warm-up (thread pool, pages)
-    counter, stop = [0], threading.Event()
+    probe = rng.standard_normal((1024, 1024), dtype=np.float32)
+    ops.linear_forward(probe, probe)                       # warm-up (pages, scratch)
+    t = time.perf_counter()
+    ops.linear_forward(probe, probe)
+    n = int(np.clip(1024 * (0.4 / (time.perf_counter() - t)) ** (1 / 3), 1024, 4096)) // 64 * 64
+    x, w = (rng.standard_normal((n, n), dtype=np.float32) for _ in range(2))
+    out = np.empty((n, n), np.float32)
+    stamps, stop = [], threading.Event()
 
-    def count():
+    def note_the_time():
+        last = 0.0
         while not stop.is_set():
-            counter[0] += 1
+            now = time.perf_counter()
+            if now - last >= 1e-3:
+                stamps.append(now)
+                last = now
 
-    t = threading.Thread(target=count)
-    t.start()
+    noter = threading.Thread(target=note_the_time)
+    noter.start()
     try:
-        time.sleep(0.05)
-        c0, t0 = counter[0], time.perf_counter()
-        time.sleep(0.1)                            # the count's rate with the GIL free
-        rate = (counter[0] - c0) / (time.perf_counter() - t0)
-        calls, c1, t1 = 0, counter[0], time.perf_counter()
-        while time.perf_counter() - t1 < 0.3:      # several calls, GIL taken between them
-            ops.linear_forward(x, w)
-            calls += 1
-        busy = time.perf_counter() - t1
-        during = counter[0] - c1
+        time.sleep(0.05)                                   # the noter is running
+        t0 = time.perf_counter()
+        ops.linear_forward(x, w, out=out)
+        t1 = time.perf_counter()
     finally:
         stop.set()
-        t.join()
-    # Held GIL: the counter only moves in the switch intervals between calls (well under
-    # 10% of the time here). Released: it runs alongside (shares 2 cores with others).
-    assert during > 0.25 * rate * busy, (
-        f"counter advanced {during} in {busy:.2f}s over {calls} calls, free rate {rate:.0f}/s")
+        noter.join()
+    during = [t0] + [s for s in stamps if t0 < s < t1] + [t1]
+    longest = max(b - a for a, b in zip(during, during[1:]))
+    assert longest < 0.5 * (t1 - t0), (
+        f"the other thread made no progress for {longest:.3f} s of a {t1 - t0:.3f} s kernel "
+        f"call ({n}x{n} GEMM; {len(during) - 2} notes during it): is the GIL held?")
 
 
-def _small_calls():
-    """One small call of every op (outputs allocated by the op, the path that creates
-    Python objects in C++), plus calls that raise (error paths must not leak either)."""
-    rng = np.random.default_rng(0)
-    f = lambda *s: rng.standard_normal(s).astype(np.float32)  # noqa: E731
-    x2, w2, dy2 = f(4, 6), f(3, 6), f(4, 3)
-    x4, w4, dy4 = f(2, 2, 5, 5), f(3, 2, 3, 3), f(2, 3, 5, 5)
-    g, b, rm, rv = f(2), f(2), np.zeros(2, np.float32), np.ones(2, np.float32)
-    p, grad, m, v = f(32), f(32), np.zeros(32, np.float32), np.zeros(32, np.float32)
-    z, t = f(8, 1), np.full((8, 1), 0.5, np.float32)
-    bias = f(3)
-    _, mean, rstd = ops.batchnorm_forward(x4, g, b, rm, rv)
-    u, step = f(3), np.array([3], np.int64)
-    w_sn, sv, sigma = ops.spectral_norm_forward(w4, u)
+def test_every_binding_runs_its_kernel_through_gf_dispatch():
+    """The test above shows that GF_DISPATCH releases the GIL; this one, on the source,
+    that every binding calls its CPU and CUDA entry points (gf::<name>_cpu/_cuda) inside
+    GF_DISPATCH, and that both of its definitions release the GIL."""
+    path = REPO / "csrc" / "bindings" / "bindings.cpp"
+    if not path.exists():
+        pytest.skip(f"no source tree at {REPO}")
+    src = path.read_text()
+    spans = []
+    for m in re.finditer(r"\bGF_DISPATCH\(", src):
+        depth, i = 1, m.end()
+        while depth:
+            depth += {"(": 1, ")": -1}.get(src[i], 0)
+            i += 1
+        spans.append((m.start(), i))
+    calls = [m for m in re.finditer(r"\bgf::\w+_(?:cpu|cuda)\(", src)]
+    outside = [f"line {src.count(chr(10), 0, m.start()) + 1}: {m.group()}" for m in calls
+               if not any(a <= m.start() < b for a, b in spans)]
+    assert calls and not outside, outside
+    definitions = re.findall(r"#define GF_DISPATCH\(.*?\} while \(0\)", src, re.S)
+    assert len(definitions) == 2 and all("py::gil_scoped_release" in d for d in definitions)
 
-    def bad():
+
+# ------------------------------------------------------------------------------ op leaks
+def _repeated_call(case):
+    """A function that calls the op once the way its example says, outputs left to the op
+    (but those it requires), then once with its first array in float64 (which raises
+    TypeError): the error path must not leak either. Also returns the arrays it passes."""
+    call = case.build(np.random.default_rng(0), **case.example)
+    args = {k: v.copy() if isinstance(v, np.ndarray) else v for k, v in call.args.items()}
+    args.update({n: poisoned(np, call.outputs[n]) for n in required_outputs(case, call)})
+    first = next(k for k, v in args.items() if isinstance(v, np.ndarray))
+    bad = dict(args, **{first: args[first].astype(np.float64)})
+
+    def once():
+        case.kernel(**args)
         try:
-            ops.linear_forward(x2, w4)
-        except ValueError:
-            pass
-        try:
-            ops.conv2d_forward(x4, w4, stride="x")
+            case.kernel(**bad)
         except TypeError:
             pass
-        try:
-            ops.ema_update(m, grad, 0.999, np.array([1, 2]))
-        except ValueError:
-            pass
+    return once, [v for v in args.values() if isinstance(v, np.ndarray)]
 
-    return [
-        lambda: ops.linear_forward(x2, w2, bias),
-        lambda: ops.linear_backward(dy2, x2, w2),
-        lambda: ops.conv2d_forward(x4, w4, None, 1, 1),
-        lambda: ops.conv2d_backward(dy4, x4, w4, 1, 1),
-        lambda: ops.batchnorm_forward(x4, g, b, rm, rv),
-        lambda: ops.batchnorm_backward(x4, x4, g, mean, rstd),
-        lambda: ops.leaky_relu_forward(x2),
-        lambda: ops.leaky_relu_backward(x2, x2),
-        lambda: ops.tanh_forward(x2),
-        lambda: ops.tanh_backward(x2, x2),
-        lambda: ops.dropout_forward(x2, 0.3, 1),
-        lambda: ops.dropout_backward(x2, 0.3, 1),
-        lambda: ops.bce_with_logits(z, t),
-        lambda: ops.adam_step(p, grad, m, v, 1),
-        lambda: ops.minibatch_stddev_forward(x4, 4),
-        lambda: ops.minibatch_stddev_backward(dy4, x4, 4),
-        lambda: ops.spectral_norm_forward(w4, u),
-        lambda: ops.spectral_norm_backward(w4, w_sn, u, sv, sigma),
-        lambda: ops.ema_update(m, grad, 0.999, step),
-        bad,
-    ]
+
+CALLS = 2000
+
+
+@pytest.mark.parametrize("case", list(CASES.values()), ids=repr)
+def test_op_leaks_no_python_object_or_reference(one_thread, case):
+    """After a warm-up, CALLS more calls leave less than 1 KiB of traced memory alive (150
+    bytes seen; one leaked 0-d array per call would leave ~200 KB) and every argument's
+    reference count where it was."""
+    once, arrays = _repeated_call(case)
+    for _ in range(100):
+        once()
+    refs = [sys.getrefcount(a) for a in arrays]
+    tracemalloc.start()
+    try:
+        for _ in range(CALLS):
+            once()
+        alive, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert alive < 1024, f"{case.op}: {alive} bytes still allocated after {CALLS} calls"
+    assert [sys.getrefcount(a) for a in arrays] == refs, f"{case.op}: an argument's reference count grew"
+
+
+ROUNDS = 10_000
 
 
 @needs_rss
-def test_ops_do_not_leak(one_thread):
-    calls = _small_calls()
+def test_ops_do_not_grow_the_process(one_thread):
+    """ROUNDS rounds of every op (and its raising call) after a warm-up grow the resident set
+    by less than 256 KiB (4 KiB seen): a C++ leak of 27 bytes per call of any single op
+    would exceed it, and glibc's smallest allocation takes 32."""
+    calls = [_repeated_call(case)[0] for case in CASES.values()]
 
-    def run(n):
-        for _ in range(n):
-            for call in calls:
-                call()
+    def run(rounds):
+        for _ in range(rounds):
+            for once in calls:
+                once()
 
-    run(500)                                         # warm-up: allocator pools fill
+    run(1000)                                        # warm-up: allocator pools fill
     before = rss_bytes()
-    t0 = time.perf_counter()
-    run(5000)                                        # 5000 rounds x 20 ops (+ 3 raising)
+    run(ROUNDS)
     grown = rss_bytes() - before
-    assert grown < 2 * 2 ** 20, (
-        f"RSS grew {grown / 2 ** 20:.1f} MiB over 5000 rounds of every op "
-        f"({(time.perf_counter() - t0):.1f}s): a leak of about {grown // 85000} bytes a call")
+    assert grown < 256 * 2 ** 10, (
+        f"RSS grew {grown / 2 ** 20:.2f} MiB over {ROUNDS} rounds of every op: a leak of about "
+        f"{grown // ROUNDS} bytes a round")
 
 
 @needs_rss

@@ -151,21 +151,25 @@ struct BackwardBlock {
     // training: dx = gamma·rstd/n·(n·dy − dbeta − xhat·dgamma)
     //              = dy·g + (x − mean)·a + d,  g = gamma·rstd, a = −g·rstd·dgamma/n,
     //                                          d = −g·dbeta/n;
-    // eval: dx = dy·g (a = d = 0).
+    // eval: dx = dy·g, which does not read x (a NaN or inf in x must not reach dx through
+    // a zero a: tests/test_fuzz.py's non-finite test).
     float centre[kChannels], g[kChannels], a[kChannels], d[kChannels];
     for (int64_t j = 0; j < blk.count; ++j) {
       const int64_t c = blk.c0 + j;
       const double gr = double(gamma[c]) * rstd[c];
       centre[j] = mean[c];
       g[j] = static_cast<float>(gr);
-      a[j] = static_cast<float>(training ? -gr * rstd[c] * sums[1][j] / n : 0.0);
-      d[j] = static_cast<float>(training ? -gr * sums[0][j] / n : 0.0);
+      a[j] = static_cast<float>(-gr * rstd[c] * sums[1][j] / n);
+      d[j] = static_cast<float>(-gr * sums[0][j] / n);
       dbeta[c] = static_cast<float>(sums[0][j]);
       dgamma[c] = static_cast<float>(sums[1][j]);
     }
-    for_each_element(s, blk, [&](int64_t j, int64_t i, int64_t) {
-      dx[i] = dy[i] * g[j] + ((x[i] - centre[j]) * a[j] + d[j]);
-    });
+    if (training)
+      for_each_element(s, blk, [&](int64_t j, int64_t i, int64_t) {
+        dx[i] = dy[i] * g[j] + ((x[i] - centre[j]) * a[j] + d[j]);
+      });
+    else
+      for_each_element(s, blk, [&](int64_t j, int64_t i, int64_t) { dx[i] = dy[i] * g[j]; });
   }
 };
 
