@@ -162,12 +162,19 @@ def check_training_checkpoint(path, arrays, meta):
     return spec
 
 
-def load_generator(path, backend="kernels", device="cpu", ema=True):
+def load_generator(path, backend="kernels", device="cpu", ema=True, conditional=None):
     """The generator stored in a checkpoint, as a callable n -> [n, 1, 28, 28] in [-1, 1]
     (gan_fast.model.Generator): the EMA generator when the checkpoint has one and ema is
-    True (what training's samples and evaluations use), else the trained weights."""
+    True (what training's samples and evaluations use), else the trained weights.
+    conditional: True or False to insist on a conditional (digit-drawing) or an
+    unconditional generator (CheckpointError otherwise); None takes either."""
     arrays, meta = load_checkpoint(path)
     spec = check_training_checkpoint(path, arrays, meta)
+    if conditional is not None and spec.conditional != conditional:
+        held, wanted = (("a conditional", "an unconditional") if spec.conditional
+                        else ("an unconditional", "a conditional"))
+        raise CheckpointError(f"{path}: holds {held} generator (trained with conditional="
+                              f"{spec.conditional}), but {wanted} one was asked for")
     ops, xp, _ = resolve_backend(backend, device)
     prefix = "g_ema" if ema and has_ema(meta) else "g"
     g = M.GeneratorNet(spec)

@@ -232,6 +232,11 @@ def merge_resume(base, settings, resume, meta):
              if k in names and k not in NOT_INHERITED}
     given = {**base, **settings}
     trial = TrainConfig(**{**saved, **given}).resolved()
+    if "conditional" in saved and trial.conditional != saved["conditional"]:
+        kind = "a conditional" if saved["conditional"] else "an unconditional"
+        raise ConfigError(f"resume: the checkpoint holds {kind} model (trained with "
+                          f"conditional={saved['conditional']}); a resumed run cannot change "
+                          f"that: leave conditional out, or start a new run")
     for key in TRAJECTORY:
         if key in saved and getattr(trial, key) != saved[key]:
             raise ConfigError(f"resume: {key}={getattr(trial, key)!r} differs from the "
