@@ -116,8 +116,8 @@ def train(config: TrainConfig | None = None, /, **settings) -> TrainResult:
     evaluation when eval_every > 0), samples/epoch_XXXX.png (8x8 fixed-noise grid; one row
     per digit for a conditional model), checkpoints/last.npz (atomic; every
     checkpoint_every epochs, at the end and on Ctrl-C, after which KeyboardInterrupt is
-    re-raised), dashboard.png and samples/progress.gif (gan_fast.plots). Raises NonFiniteLossError when a loss becomes NaN/inf
-    (the last good checkpoint is left as it was).
+    re-raised), dashboard.png and samples/progress.gif (gan_fast.plots). Raises
+    NonFiniteLossError when a loss becomes NaN/inf (the last good checkpoint is kept).
     """
     names = {f.name for f in dataclasses.fields(TrainConfig)}
     unknown = set(settings) - names
