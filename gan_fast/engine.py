@@ -317,15 +317,17 @@ class Engine:
                 graph.launch(self.stream)
             else:
                 self._device_step(b)
-                if self.cuda_graph:      # the step above was the capture's warm-up
-                    from .cuda_graph import capture
-                    self._graphs[n] = capture(lambda: self._device_step(b), self.stream,
-                                              keep=(b,))
             if losses is not None:
                 losses[...] = b.losses
         self.d_steps += 1
         self.g_steps += 1
         self._counters_at = self.d_steps
+        if graph is None and self.cuda_graph:   # the step above was the capture's warm-up
+            # Captured after the step is counted: a capture that fails (CaptureError) leaves
+            # the host's count and the device counters in agreement.
+            from .cuda_graph import capture
+            with self._on_stream():
+                self._graphs[n] = capture(lambda: self._device_step(b), self.stream, keep=(b,))
         return n
 
     def run_steps(self, k):
