@@ -28,8 +28,15 @@ captured once as a CUDA graph (gan_fast.cuda_graph) and replayed with one launch
 (cuda_graph=True; a batch size, e.g. an epoch's last partial batch, captures its own). The
 first step of each batch size runs launch by launch (the capture's warm-up); replays are
 bitwise the same work. Nothing crosses the host boundary inside a step; the engine's work
-runs in order on its own CUDA stream (engine.stream), synchronize() waits for it. On the
-CPU the same ops draw the same numbers (the kernels are bitwise equal across devices).
+runs in order on its own CUDA stream (engine.stream, non-blocking: it does not wait for
+CuPy's default stream by itself). So every method that touches the state runs it on that
+stream, and the two streams are ordered with events where they meet: the engine waits
+for what the caller queued before handing it arrays (construction, attach_data, step),
+step() returns with the caller's stream waiting for the step, and what the caller reads
+afterwards on another stream (arrays(), generator(), non_finite()) is read after
+synchronize(). train_step() orders nothing (it would cost each step): read its results
+after synchronize(), or on engine.stream as gan_fast.monitor does. On the CPU the same ops
+draw the same numbers (the kernels are bitwise equal across devices).
 
 One training step (batch size n, step s counted from 0; gan_fast.model has the networks):
   1. G(z) in training mode (batch statistics; running statistics updated). A conditional
@@ -194,6 +201,7 @@ class Engine:
             self.stream = cupy.cuda.Stream(non_blocking=True)
         self.cuda_graph = bool(cuda_graph) and self.on_cuda
         self._graphs = {}
+        self._wait_for_caller()             # the state above was uploaded on CuPy's stream
 
     @classmethod
     def create(cls, batch_size=128, device="auto", cuda_graph=True, seed=0, spec=None,
@@ -216,7 +224,8 @@ class Engine:
 
     def buffers(self, n):
         if n not in self._buffers:
-            self._buffers[n] = StepBuffers(self, n)
+            with self._on_stream():          # their uploads and fills ordered before the step
+                self._buffers[n] = StepBuffers(self, n)
         return self._buffers[n]
 
     def set_learning_rates(self, lr_d, lr_g):
@@ -261,11 +270,30 @@ class Engine:
         if self.stream is not None:
             self.stream.synchronize()
 
+    def _wait_for_caller(self):
+        """The engine's stream waits for the work queued so far on CuPy's current stream
+        (arrays the caller made or filled there and hands to the engine)."""
+        if self.stream is not None:
+            import cupy
+            caller = cupy.cuda.get_current_stream()
+            if caller.ptr != self.stream.ptr:
+                self.stream.wait_event(caller.record())
+
+    def _caller_waits(self):
+        """CuPy's current stream waits for the work queued so far on the engine's stream
+        (results the caller reads there)."""
+        if self.stream is not None:
+            import cupy
+            caller = cupy.cuda.get_current_stream()
+            if caller.ptr != self.stream.ptr:
+                caller.wait_event(self.stream.record())
+
     # -- train_step: the data and every random number drawn on the device
     def attach_data(self, images, labels=None, batch_size=128, drop_last=True):
         """The data train_step draws its batches from (see Feed)."""
         if self.spec.conditional and labels is None:
             raise ValueError("labels: a conditional model needs the images' digits")
+        self._wait_for_caller()             # CuPy images are used as they are, not copied
         with self._on_stream():
             self.feed = Feed(self.xp, images, labels if self.spec.conditional else None,
                              batch_size, drop_last)
@@ -275,8 +303,9 @@ class Engine:
     def train_step(self, losses=None, snapshot=False):
         """Step number self.steps on the attached data (see the module docstring); returns
         its batch size. losses: a [3] buffer that receives loss_d_real, loss_d_fake,
-        loss_g (copied on the engine's stream). The D-step logits are always kept in the
-        step's buffers (logits_snapshot); snapshot is accepted for step()'s signature."""
+        loss_g (copied on the engine's stream: read it after synchronize(), or on
+        engine.stream). The D-step logits are always kept in the step's buffers
+        (logits_snapshot); snapshot is accepted for step()'s signature."""
         if self.feed is None:
             raise RuntimeError("train_step needs data: call attach_data first")
         n = self.feed.size(self.d_steps)
@@ -288,15 +317,17 @@ class Engine:
                 graph.launch(self.stream)
             else:
                 self._device_step(b)
-                if self.cuda_graph:      # the step above was the capture's warm-up
-                    from .cuda_graph import capture
-                    self._graphs[n] = capture(lambda: self._device_step(b), self.stream,
-                                              keep=(b,))
             if losses is not None:
                 losses[...] = b.losses
         self.d_steps += 1
         self.g_steps += 1
         self._counters_at = self.d_steps
+        if graph is None and self.cuda_graph:   # the step above was the capture's warm-up
+            # Captured after the step is counted: a capture that fails (CaptureError) leaves
+            # the host's count and the device counters in agreement.
+            from .cuda_graph import capture
+            with self._on_stream():
+                self._graphs[n] = capture(lambda: self._device_step(b), self.stream, keep=(b,))
         return n
 
     def run_steps(self, k):
@@ -323,18 +354,23 @@ class Engine:
         step: the global step index (dropout seeds). images: [K, 1, 28, 28] in [-1, 1] on
         the engine's device; idx [n] int64 rows of this batch; labels: the [K] int64 digits
         of images (conditional models only). losses: a [3] buffer receiving loss_d_real,
-        loss_d_fake, loss_g. snapshot: keep the D-step logits (for logging)."""
+        loss_d_fake, loss_g. snapshot: keep the D-step logits (for logging). On CUDA the
+        step runs on the engine's stream after the work queued on CuPy's current stream
+        (where the arguments were made), and that stream then waits for the step, so the
+        caller reads losses there as after any op."""
         xp = self.xp
         n = z.shape[0]
+        if self.spec.conditional and labels is None:
+            raise ValueError("labels: a conditional model needs the images' digits")
         b = self.buffers(n)
+        self._wait_for_caller()
         with self._on_stream():
             _gather(xp, images, idx, b.real)
             if self.spec.conditional:
-                if labels is None:
-                    raise ValueError("labels: a conditional model needs the images' digits")
                 _gather(xp, labels, idx, b.labels[:n])
                 b.labels[n:] = b.labels[:n]
             self._core(b, z, step, self.d_steps + 1, losses, snapshot)
+        self._caller_waits()
         self.set_steps(self.d_steps + 1)            # the device counters follow when needed
 
     def _core(self, b, z, step, adam_step, losses, snapshot):
@@ -374,37 +410,44 @@ class Engine:
     def generator(self, ema=True):
         """The generator as a function (gan_fast.model.Generator), sharing the engine's
         arrays: the EMA generator when the recipe has one and ema is True (its standing
-        statistics re-estimated first if training moved it since)."""
-        self.synchronize()
+        statistics re-estimated first if training moved it since). The engine's queued work
+        is finished first: the generator may run on any stream."""
         if ema and self.ema_params is not None:
             self.standing_statistics()
-            return M.Generator(self.ops, self.xp, self.ema_params, self.ema_bn, self.spec)
-        return M.Generator(self.ops, self.xp, self.g_params, self.bn_stats, self.spec)
+            params, bn = self.ema_params, self.ema_bn
+        else:
+            params, bn = self.g_params, self.bn_stats
+        self.synchronize()
+        return M.Generator(self.ops, self.xp, params, bn, self.spec)
 
     def standing_statistics(self):
         """Re-estimate the EMA generator's BatchNorm statistics for its current weights (if
         training moved them since the last time): STANDING_BATCHES batches of fixed noise
         (from default_rng([seed, 5])) through it in training mode with momentum 1/(k + 1)
         at batch k, which leaves each running statistic the mean of the batches' (the
-        variance's unbiased, as BatchNorm's running estimate is)."""
+        variance's unbiased, as BatchNorm's running estimate is). On CUDA it is queued on
+        the engine's stream, after the training steps that moved the weights."""
         if self._standing_at == self.g_steps:
             return
         xp, n = self.xp, STANDING_BATCH_SIZE
         rng = np.random.default_rng([self.config.seed, 5])
-        z = xp.asarray(rng.standard_normal((STANDING_BATCHES, n, M.Z_DIM), dtype=np.float32))
-        labels = (xp.asarray(np.arange(n, dtype=np.int64) % M.N_CLASSES)
-                  if self.spec.conditional else None)
-        ws = self.g_net.workspace(xp, n)
-        p = self.g_net.layout.views(self.ema_params)
-        for k in range(STANDING_BATCHES):
-            self.g_net.forward(self.ops, p, self.ema_bn, ws, z[k], labels, training=True,
-                               momentum=1.0 / (k + 1))
+        with self._on_stream():
+            z = xp.asarray(rng.standard_normal((STANDING_BATCHES, n, M.Z_DIM), dtype=np.float32))
+            labels = (xp.asarray(np.arange(n, dtype=np.int64) % M.N_CLASSES)
+                      if self.spec.conditional else None)
+            ws = self.g_net.workspace(xp, n)
+            p = self.g_net.layout.views(self.ema_params)
+            for k in range(STANDING_BATCHES):
+                self.g_net.forward(self.ops, p, self.ema_bn, ws, z[k], labels, training=True,
+                                   momentum=1.0 / (k + 1))
         self._standing_at = self.g_steps
 
     def non_finite(self):
         """(network, tensor name) of the first parameter tensor holding NaN or inf, or
-        None. One isfinite pass per network over its flat buffer."""
+        None. One isfinite pass per network over its flat buffer, after the engine's queued
+        work."""
         xp = self.xp
+        self.synchronize()
         for net, flat, views in (("generator", self.g_params, self.gp),
                                  ("discriminator", self.d_params, self.dp)):
             if not bool(xp.isfinite(flat).all()):
@@ -429,18 +472,23 @@ class Engine:
 
     def arrays(self):
         """{name: NumPy copy} of the whole training state."""
+        named = self._named()                # may queue the standing statistics
         self.synchronize()
-        return {name: to_host(a) for name, a in self._named().items()}
+        return {name: to_host(a) for name, a in named.items()}
 
     def adam_steps(self):
         return {"g": self.g_steps, "d": self.d_steps}
 
     def load(self, arrays, adam_steps):
-        """Load a checkpoint's arrays (checked by gan_fast.checkpoint) and Adam step counts."""
+        """Load a checkpoint's arrays (checked by gan_fast.checkpoint) and Adam step counts.
+        The copies run on the engine's stream (after its queued steps, before the next) and
+        are finished when this returns."""
         xp = self.xp
+        self._wait_for_caller()
+        with self._on_stream():
+            for name, dst in self._named(standing=False).items():
+                dst[...] = xp.asarray(arrays[name])
         self.synchronize()
-        for name, dst in self._named(standing=False).items():
-            dst[...] = xp.asarray(arrays[name])
         if adam_steps["g"] != adam_steps["d"]:
             raise ValueError(f"adam_steps: the two networks took the same steps, got {adam_steps}")
         self.set_steps(adam_steps["d"])

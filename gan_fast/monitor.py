@@ -64,7 +64,8 @@ class _Pending:
 class Monitor:
     def __init__(self, engine, log_every):
         self.engine, self.xp = engine, engine.xp
-        self.losses = self.xp.zeros((log_every, len(LOSSES)), dtype=self.xp.float32)
+        with engine._on_stream():         # zeroed before the steps write into it
+            self.losses = self.xp.zeros((log_every, len(LOSSES)), dtype=self.xp.float32)
         self.steps, self.n, self.images = [], 0, 0
         self.pending = None
         self._staging = []                           # two sets of pinned buffers, in turn
@@ -125,7 +126,9 @@ class Monitor:
         return window
 
     def _stage(self, window):
-        """Queue this window's copies into pinned host memory on the engine's stream."""
+        """Queue this window's copies into pinned host memory on the engine's stream.
+        blocking=False: ndarray.get(stream=...) otherwise waits for the stream (CuPy >= 13),
+        which would stall the host at every log point; the event says when they are done."""
         import cupy
         import cupyx
         e, xp = self.engine, self.xp
@@ -139,15 +142,16 @@ class Monitor:
         staged = self._staging.pop(0)
         self._staging.append(staged)                 # the other set serves the next window
         with e.stream:
-            self.losses.get(out=staged["losses"], stream=e.stream)
+            self.losses.get(out=staged["losses"], stream=e.stream, blocking=False)
             for name, flat in (("generator", e.g_params), ("discriminator", e.d_params)):
-                xp.isfinite(flat).all().reshape(1).get(out=staged[name], stream=e.stream)
+                xp.isfinite(flat).all().reshape(1).get(out=staged[name], stream=e.stream,
+                                                       blocking=False)
             if window.log:
                 b = e.buffers(window.n)
                 for key, src in (("logits", b.logits_snapshot), ("after", b.d_gen.logits)):
                     if staged[key] is None or staged[key].shape[0] < src.shape[0]:
                         staged[key] = cupyx.empty_pinned(src.shape, np.float32)
-                    src.get(out=staged[key][:src.shape[0]], stream=e.stream)
+                    src.get(out=staged[key][:src.shape[0]], stream=e.stream, blocking=False)
             event = cupy.cuda.Event(disable_timing=True)
             event.record(e.stream)
         return _Pending(window, staged, event)

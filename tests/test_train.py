@@ -366,9 +366,10 @@ def test_cuda_graph_replays_are_bitwise_the_launches(cuda_backend, variant):
     images = np.random.default_rng(0).uniform(-1, 1, (100, 1, 28, 28)).astype(np.float32)
     runs = {}
     for graph in (True, False):
+        # Zeroed before the engine exists: it waits for the caller's stream when created.
+        losses = cuda_backend.xp.zeros((10, 3), cuda_backend.xp.float32)
         e = Engine.create(batch_size=16, device="cuda", cuda_graph=graph, spec=spec,
                           config=config, images=images, drop_last=False)
-        losses = cuda_backend.xp.zeros((10, 3), cuda_backend.xp.float32)
         for s in range(10):
             e.train_step(losses=losses[s])
         e.synchronize()

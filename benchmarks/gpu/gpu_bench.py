@@ -25,6 +25,7 @@ import argparse
 import json
 import pathlib
 import statistics
+import traceback
 
 import cupy
 
@@ -38,23 +39,35 @@ def device_info():
     a.fill(1.0)
     from ..perf.timing import time_cuda
     seconds = time_cuda(lambda: b.__setitem__(Ellipsis, a), warmup=3, reps=10)
-    return {"gpu": props["name"].decode(), "sm_count": props["multiProcessorCount"],
-            "copy_GBps": 2 * 4 * n / seconds / 1e9}
+    name = props["name"]
+    return {"gpu": name.decode() if isinstance(name, bytes) else str(name),
+            "sm_count": props["multiProcessorCount"], "copy_GBps": 2 * 4 * n / seconds / 1e9}
 
 
 def op_rows(batches):
+    """One row per op case; a case (or a baseline) that raises gets its error in the row
+    instead of ending the run (the whole-step rows are measured and kept already)."""
     from ..perf.cases import model_cases
     from ..perf.timing import time_cuda
     rows = []
     for batch in batches:
         for case in model_cases("cuda", batch):
-            row = {"batch": batch, "op": case.name, "gan_fast_ms": time_cuda(case.ours) * 1e3}
+            row = {"batch": batch, "op": case.name}
+            try:
+                row["gan_fast_ms"] = time_cuda(case.ours) * 1e3
+            except Exception as err:  # noqa: BLE001 - reported in the table and the JSON
+                row["error"] = f"{type(err).__name__}: {err}"
+                rows.append(row)
+                continue
             sec = row["gan_fast_ms"] / 1e3
             row["rate"] = (f"{case.flop / sec / 1e9:.0f} GFLOP/s" if case.flop
                            else f"{case.nbytes / sec / 1e9:.0f} GB/s")
             for label, fn in case.baselines.items():
-                row[f"{label}_ms"] = time_cuda(fn) * 1e3
-                row[f"vs_{label}"] = f"{row[f'{label}_ms'] / row['gan_fast_ms']:.2f}x"
+                try:
+                    row[f"{label}_ms"] = time_cuda(fn) * 1e3
+                    row[f"vs_{label}"] = f"{row[f'{label}_ms'] / row['gan_fast_ms']:.2f}x"
+                except Exception as err:  # noqa: BLE001
+                    row[f"vs_{label}"] = f"{label} failed: {type(err).__name__}"
             rows.append(row)
     return rows
 
@@ -126,7 +139,11 @@ def step_rows(batches):
             if reason:
                 skipped[name] = reason
                 continue
-            times[name] = make(batch).time_ms_per_step(STEPS_PER_RUN, RUNS)
+            try:      # one implementation failing must not cost the others' rows
+                times[name] = make(batch).time_ms_per_step(STEPS_PER_RUN, RUNS)
+            except Exception as err:  # noqa: BLE001 - reported in the table and the JSON
+                skipped[f"{name}, batch {batch}"] = f"failed: {type(err).__name__}: {err}"
+                traceback.print_exc()
         ours = times.get("gan_fast graph")
         for name, ms in times.items():
             row = {"batch": batch, "impl": name, "ms_per_step": ms,
@@ -162,6 +179,9 @@ def main():
     info = device_info()
     print(f"GPU: {info['gpu']}, {info['sm_count']} SMs, measured copy {info['copy_GBps']:.0f} GB/s")
     steps, skipped = step_rows(args.batches)
+    if args.json:   # written now too: the step rows survive a crash in the op rows
+        args.json.write_text(json.dumps({"device": info, "steps": steps, "skipped": skipped,
+                                         "ops": []}, indent=1))
     print_table(f"Training step, ms (median of {RUNS} runs of {STEPS_PER_RUN} steps, CUDA events;"
                 " speedup = that row's time / gan_fast graph's)", steps,
                 ["batch", "impl", "ms_per_step", "images_per_s", "GFLOP_per_s",
@@ -172,7 +192,7 @@ def main():
     if ops_:
         print_table("Ops (ms, median of 50 CUDA-event timings; vs_X = X time / gan_fast time)",
                     ops_, ["batch", "op", "gan_fast_ms", "rate", "cupy_ms", "vs_cupy", "torch_ms",
-                           "vs_torch"])
+                           "vs_torch", "error"])
     if args.json:
         args.json.write_text(json.dumps({"device": info, "steps": steps, "skipped": skipped,
                                          "ops": ops_}, indent=1))

@@ -25,8 +25,11 @@ for line in (sections.read_text().splitlines() if sections.exists() else []):
     log = out / f"{name}.log"
     counts = ""
     if log.exists() and name.endswith(("tests", "memcheck")):
-        found = re.findall(r"=+ (.*(?:passed|failed|error|skipped).*?) (?:in [\d.]+s )?=+",
-                           log.read_text(errors="replace"))
+        # pytest's closing line: "3 passed, 1 skipped in 2.0s" under -q (what gpu_check.sh
+        # runs), "==== 3 passed ... in 2.0s (0:00:02) ====" without it.
+        found = re.findall(r"^=* ?(\d+ (?:passed|failed|errors?|skipped|deselected|xfailed|"
+                           r"xpassed|warnings?)\b[^=\n]*?)(?: in [\d.]+s.*?)? ?=*$",
+                           log.read_text(errors="replace"), re.M)
         counts = found[-1] if found else ""
     status = {"0": "ok", "124": "TIMED OUT"}.get(rc, rc if not rc.isdigit() else f"rc={rc}")
     add(f"section {name}", f"{status} ({seconds} s) {counts}".strip(), "ok",

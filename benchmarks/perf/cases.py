@@ -140,9 +140,8 @@ def model_cases(backend, batch, seed=0):
     p, g, m1, v1 = arr(P_), arr(P_), arr(P_), xp.abs(arr(P_))
     cases.append(Case("adam_step[generator]", lambda: ops.adam_step(p, g, m1, v1, 10, 2e-4, 0.5),
                       nbytes=7.0 * P_ * F32))
-benchmarks/perf/cases.py
     cases += _quality_recipe_cases(xp, arr, gemm_lib, N, P_)
-    return cases
+    return cases + conditional_cases(backend, batch, seed)
 
 
 # The quality recipe's ops (issue #12), each beside the same computation written with
@@ -232,7 +231,6 @@ def _quality_recipe_cases(xp, arr, lib, N, P_):
     ema.baselines[lib] = lambda: _ema_update_xp(average, value, 0.999, 1000)
     cases.append(ema)
     return cases
-    return cases + conditional_cases(backend, batch, seed)
 
 
 def conditional_cases(backend, batch, seed=0):
