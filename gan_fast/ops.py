@@ -42,8 +42,10 @@ def linear_backward(dy, x, w, need_dx=True, need_dw=True, need_db=True,
 
 
 @_twin_of(reference.conv2d_forward)
-def conv2d_forward(x, w, b=None, stride=1, padding=0, out=None):
-    return _C.conv2d_forward(x, w, b, stride, padding, out)
+def conv2d_forward(x, w, b=None, stride=1, padding=0, out=None, activation=None, slope=0.2,
+                   dropout_p=0.0, seed=0, step=None):
+    return _C.conv2d_forward(x, w, b, stride, padding, out, activation, slope, dropout_p, seed,
+                             step)
 
 
 @_twin_of(reference.conv2d_backward)

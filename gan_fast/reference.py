@@ -98,18 +98,36 @@ def _im2col(x, R, S, stride, padding):
     return cols
 
 
-def conv2d_forward(x, w, b=None, stride=1, padding=0, out=None):
-    """2-D cross-correlation with zero padding (PyTorch's Conv2d), NCHW.
+def conv2d_forward(x, w, b=None, stride=1, padding=0, out=None, activation=None, slope=0.2,
+                   dropout_p=0.0, seed=0, step=None):
+    """2-D cross-correlation with zero padding (PyTorch's Conv2d), NCHW, then the optional
+    activation.
 
     x [N, C, H, W], w [K, C, R, S], b [K] or None  ->  y [N, K, P, Q]
     with P = (H + 2·pad_h − R) // stride_h + 1 and Q likewise.
     stride and padding are ints or (h, w) pairs.
+    activation: None, or "leaky_relu": y is then leaky_relu_dropout_forward(conv, slope,
+    dropout_p, seed, step), or leaky_relu_forward(conv, slope) when dropout_p = 0 (a layer
+    of the discriminator in one op); dropout_p > 0 needs it. The dropout mask is indexed by
+    y's C-order flat index and keyed by seed and step as in dropout_forward. Fused, the
+    kernels compute exactly what the two ops compute one after the other.
     """
     w64 = _f64(w)
     cols = _im2col(_f64(x), w64.shape[2], w64.shape[3], stride, padding)
     y = np.einsum("ncrspq,kcrs->nkpq", cols, w64)  # [N, K, P, Q]
     if b is not None:
         y = y + _f64(b)[None, :, None, None]
+    if activation == "leaky_relu":
+        y = np.where(y > 0, y, slope * y)
+        if dropout_p > 0:
+            keep = dropout_keep_mask(y.size, dropout_p, seed, step).reshape(y.shape)
+            y = np.where(keep, y / (1.0 - dropout_p), 0.0)
+    elif activation is not None:
+        raise ValueError(f"conv2d_forward: activation: expected None or 'leaky_relu', "
+                         f"got {activation!r}")
+    elif dropout_p > 0:
+        raise ValueError("conv2d_forward: dropout_p: dropout is fused only after "
+                         "activation='leaky_relu'")
     return _emit(y, x, out)
 
 

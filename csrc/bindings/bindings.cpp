@@ -118,16 +118,17 @@ Array class_labels(Checker& c, py::handle obj, int64_t N, int64_t C) {
 }
 
 // ---------------------------------------------------------------------------- linear
-// A fused activation's name: None, "tanh" or "leaky_relu".
-gf::Activation activation_arg(const Checker& c, py::handle obj) {
+// A fused activation's name: None, "tanh" (where the op offers it) or "leaky_relu".
+gf::Activation activation_arg(const Checker& c, py::handle obj, bool with_tanh = true) {
+  const std::string expected = with_tanh ? "None, 'tanh' or 'leaky_relu'" : "None or 'leaky_relu'";
   if (obj.is_none()) return gf::Activation::none;
   if (!py::isinstance<py::str>(obj))
-    throw py::type_error(std::string(c.op()) + ": activation: expected None, 'tanh' or "
-                         "'leaky_relu', got " + py::repr(obj).cast<std::string>());
+    throw py::type_error(std::string(c.op()) + ": activation: expected " + expected + ", got " +
+                         py::repr(obj).cast<std::string>());
   const std::string name = obj.cast<std::string>();
-  if (name == "tanh") return gf::Activation::tanh;
+  if (name == "tanh" && with_tanh) return gf::Activation::tanh;
   if (name == "leaky_relu") return gf::Activation::leaky_relu;
-  c.fail_value("activation: expected None, 'tanh' or 'leaky_relu', got '" + name + "'");
+  c.fail_value("activation: expected " + expected + ", got '" + name + "'");
 }
 
 py::object linear_forward(py::handle x_, py::handle w_, py::handle b_, py::handle out_,
@@ -215,16 +216,29 @@ gf::Conv2dGeometry conv2d_geometry(Checker& c, const Array& x, const Array& w,
 }
 
 py::object conv2d_forward(py::handle x_, py::handle w_, py::handle b_, py::handle stride,
-                          py::handle padding, py::handle out_) {
+                          py::handle padding, py::handle out_, py::handle activation_,
+                          double slope, double dropout_p, uint64_t seed, py::handle step_) {
   Checker c("conv2d_forward");
   Array x = c.input(x_, "x", 4);
   Array w = c.input(w_, "w", 4);
   const gf::Conv2dGeometry g = conv2d_geometry(c, x, w, stride, padding);
   const gf::Conv2dShape& s = g.s;
   Array b = c.optional_input(b_, "b", {s.K});
+  // The fused activation: None or "leaky_relu" (with dropout when dropout_p > 0).
+  const gf::Activation act = activation_arg(c, activation_, false);
+  check_finite(c, slope, "slope");
+  check_unit_interval(c, dropout_p, "dropout_p", false);
+  if (dropout_p > 0.0 && act != gf::Activation::leaky_relu)
+    c.fail_value("dropout_p: dropout is fused only after activation='leaky_relu', got "
+                 "activation=None and dropout_p=" + std::to_string(dropout_p));
+  const std::optional<gf::StepArg> step = optional_step(c, step_);
   Array y = c.output(out_, "out", {s.N, s.K, g.P, g.Q});
-  GF_DISPATCH(c, gf::conv2d_forward_cpu(x.data, w.data, b.data, y.data, g),
-              gf::conv2d_forward_cuda(x.data, w.data, b.data, y.data, g, stream));
+  const float sl = static_cast<float>(slope), pf = static_cast<float>(dropout_p);
+  GF_DISPATCH(c,
+              gf::conv2d_forward_cpu(x.data, w.data, b.data, y.data, g, act, sl, pf, seed,
+                                     host_value(step)),
+              gf::conv2d_forward_cuda(x.data, w.data, b.data, y.data, g, act, sl, pf, seed, step,
+                                      stream));
   return y.obj;
 }
 
@@ -863,7 +877,8 @@ PYBIND11_MODULE(_C, m) {
   m.def("linear_backward", &linear_backward, "dy"_a, "x"_a, "w"_a, "need_dx"_a = true,
         "need_dw"_a = true, "need_db"_a = true, "dx"_a = none, "dw"_a = none, "db"_a = none);
   m.def("conv2d_forward", &conv2d_forward, "x"_a, "w"_a, "b"_a = none, "stride"_a = 1,
-        "padding"_a = 0, "out"_a = none);
+        "padding"_a = 0, "out"_a = none, "activation"_a = none, "slope"_a = 0.2,
+        "dropout_p"_a = 0.0, "seed"_a = 0, "step"_a = none);
   m.def("conv2d_backward", &conv2d_backward, "dy"_a, "x"_a, "w"_a, "stride"_a = 1,
         "padding"_a = 0, "need_dx"_a = true, "need_dw"_a = true, "need_db"_a = true,
         "dx"_a = none, "dw"_a = none, "db"_a = none);

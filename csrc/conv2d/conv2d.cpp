@@ -23,6 +23,8 @@
 //                  (C·R·S <= kShallow, as conv1's), where gemm would spend more on packing
 //                  than on its few multiplies
 // The default takes variant 2 for a shallow unfold, variant 1 otherwise.
+// A fused activation (leaky_relu, with dropout when p > 0) runs the separate op's kernel in
+// place over y after the convolution, as linear does.
 // forward and backward run whole groups per thread (one fork per call; with a single
 // group the parallelism is inside gemm instead). Workspace: per-thread scratch
 // reused across calls (common/scratch.h). Tests: tests/test_conv2d.py;
@@ -36,6 +38,8 @@
 #include "common/variants.h"
 #include "conv2d/conv2d_cpu.h"
 #include "gemm/gemm.h"
+#include "leaky_relu/leaky_relu.h"
+#include "leaky_relu_dropout/leaky_relu_dropout.h"
 
 namespace gf {
 namespace {
@@ -103,7 +107,8 @@ void bias_grad(const float* dy, const ConvPlan& g, float* db) {
 }  // namespace
 
 void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y,
-                        const Conv2dGeometry& geo) {
+                        const Conv2dGeometry& geo, Activation act, float slope, float p,
+                        uint64_t seed, std::optional<int64_t> step) {
   const ConvPlan g = plan(geo, kForwardGroupColumns, kWidePlane);
   const Conv2dShape& s = g.s;
   const int64_t groups = g.groups, ldc = g.G * g.PQ;
@@ -129,6 +134,15 @@ void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y
              b != nullptr ? 1.f : 0.f, out, ld);
     if (g.G > 1)
       copy_planes(out, group_order(g, count), y + n0 * s.K * g.PQ, batch_order(g), g, count);
+  }
+  // The fused activation: the separate op's kernel, in place over all of y (the dropout
+  // mask is indexed by y's flat index, so it runs once over the whole batch).
+  if (act == Activation::leaky_relu) {
+    const int64_t n = s.N * s.K * g.PQ;
+    if (p > 0.f)
+      leaky_relu_dropout_forward_cpu(y, y, n, slope, p, seed, step);
+    else
+      leaky_relu_forward_cpu(y, y, n, slope);
   }
 }
 

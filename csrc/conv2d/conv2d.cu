@@ -4,7 +4,10 @@
 // Every image's columns sit side by side in one matrix cols [C·R·S, N·P·Q] (column
 // n·P·Q + p·Q + q), and the output is handled as T [K, N·P·Q], the same numbers as
 // y [N, K, P, Q] with the first two axes swapped:
-//   forward  T = W[K, CRS] · cols;                     y = swap(T) + b
+//   forward  T = W[K, CRS] · cols, y = swap(T) + b in the gemm's epilogue (gemm.h, `plane`):
+//            it stores T[k, n·PQ + pq] at y[n, k, pq] with the bias, and applies the fused
+//            activation (leaky_relu, dropout keyed by y's flat index and the step) there, so
+//            the forward is two launches whatever it computes (three when the gemm splits K)
 //   backward T = swap(dy);  db = row sums of T;  dW = T · colsᵀ  (the batch sum is the gemm's
 //            K dimension, summed in a fixed order);  dcols = Wᵀ · T, then col2im as a gather:
 //            each dx element adds its R·S taps in a fixed order. No atomics anywhere.
@@ -13,6 +16,7 @@
 #include "conv2d/conv2d.h"
 
 #include "common/cuda_launch.cuh"
+#include "dropout/dropout.h"
 #include "gemm/gemm.h"
 
 namespace gf {
@@ -62,36 +66,42 @@ struct Col2im {
   }
 };
 
-// out[b, a, l] = in[a, b, l] (+ bias[a]): swaps the first two axes of an [A, B, L] array.
-// T [K, N, PQ] -> y [N, K, PQ] with the bias, and dy [N, K, PQ] -> T [K, N, PQ] without.
+// out[b, a, l] = in[a, b, l]: swaps the first two axes of an [A, B, L] array
+// (dy [N, K, PQ] -> T [K, N, PQ]).
 struct SwapOuterAxes {
   const float* in;
-  const float* bias;  // [A] or null
   float* out;
   int64_t A, B, L;
   __device__ void operator()(int64_t i) const {
     const int64_t l = i % L, a = (i / L) % A, b = i / (A * L);
-    float v = in[(a * B + b) * L + l];
-    if (bias != nullptr) v += bias[a];
-    out[i] = v;
+    out[i] = in[(a * B + b) * L + l];
   }
 };
 
 }  // namespace
 
 void conv2d_forward_cuda(const float* x, const float* w, const float* b, float* y,
-                         const Conv2dGeometry& g, Stream stream) {
+                         const Conv2dGeometry& g, Activation act, float slope, float p,
+                         uint64_t seed, std::optional<StepArg> step, Stream stream) {
   const int64_t K = g.s.K;
   if (K * g.NPQ == 0) return;
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
-  DeviceBuffer cols(g.CRS * g.NPQ, st), t(K * g.NPQ, st);
+  GemmEpilogue epilogue{b, act, slope};
+  epilogue.plane = g.PQ;
+  if (p > 0.f) {  // the mask's seed, as dropout/dropout_launch.cuh keys it
+    epilogue.dropout_p = p;
+    epilogue.dropout_seed = seed;
+    if (step && step->on_device())
+      epilogue.dropout_step = step->ptr;
+    else if (step)
+      epilogue.dropout_seed = dropout_step_seed(seed, step->value);
+  }
+  DeviceBuffer cols(g.CRS * g.NPQ, st);
   launch_elementwise(g.CRS * g.NPQ, Im2col{x, cols.get(), g}, st);
-  // T[K, NPQ] = W[K, CRS] · cols[CRS, NPQ]
-  gemm_cuda(false, false, K, g.NPQ, g.CRS, 1.f, w, g.CRS, cols.get(), g.NPQ, 0.f, t.get(),
-            g.NPQ, stream);
-  launch_elementwise(K * g.NPQ, SwapOuterAxes{t.get(), b, y, K, g.s.N, g.PQ}, st);
+  // y = swap(W[K, CRS] · cols[CRS, NPQ]) + b, activated, by the epilogue (ldc unused)
+  gemm_cuda(false, false, K, g.NPQ, g.CRS, 1.f, w, g.CRS, cols.get(), g.NPQ, 0.f, y, g.NPQ,
+            stream, epilogue);
   cols.release();
-  t.release();
 }
 
 void conv2d_backward_cuda(const float* dy, const float* x, const float* w, float* dx, float* dw,
@@ -101,7 +111,7 @@ void conv2d_backward_cuda(const float* dy, const float* x, const float* w, float
   const cudaStream_t st = static_cast<cudaStream_t>(stream);
   DeviceBuffer t(K * g.NPQ, st);
   // T[K, N, PQ] = dy[N, K, PQ] with the first two axes swapped
-  launch_elementwise(K * g.NPQ, SwapOuterAxes{dy, nullptr, t.get(), g.s.N, K, g.PQ}, st);
+  launch_elementwise(K * g.NPQ, SwapOuterAxes{dy, t.get(), g.s.N, K, g.PQ}, st);
   // db[k] = Σ_j T[k, j]
   if (db != nullptr) strided_sum_cuda(t.get(), db, K, g.NPQ, 1, g.NPQ, st);
   if (dw != nullptr || dx != nullptr) {

@@ -4,7 +4,14 @@
 //   x [N, C, H, W]   w [K, C, R, S]   b [K] or null   y [N, K, P, Q]
 //   P = (H + 2·pad_h − R) / stride_h + 1,  Q = (W + 2·pad_w − S) / stride_w + 1  (floor;
 //   conv2d_geometry below, the one place these sizes are derived)
-// forward overwrites y.
+// forward overwrites y with the convolution (act none, p = 0), or with a fused activation
+//   (act leaky_relu) y = leaky_relu_dropout(conv + b) elementwise: leaky_relu (leaky_relu.h),
+//   then, when p > 0, dropout (dropout.h) whose mask is indexed by y's C-order flat index over
+//   [N, K, P, Q] and keyed by seed and the optional step exactly as leaky_relu_dropout's
+//   (p = 0: leaky_relu alone). It is applied as the separate ops would be (CPU: their
+//   kernels in place over y; CUDA: in the GEMM's epilogue, gemm.h), so the fused op is bitwise
+//   conv2d_forward then leaky_relu_dropout_forward (leaky_relu_forward when p = 0) on each
+//   backend.
 // backward, given dy [N, K, P, Q]:
 //   dx [N, C, H, W]  overwritten (skipped when null)
 //   dw [K, C, R, S]  overwritten (skipped when null)
@@ -16,8 +23,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
+#include "common/activation.h"
 #include "common/check.h"
+#include "common/step_arg.h"
 
 namespace gf {
 
@@ -45,14 +55,18 @@ inline Conv2dGeometry conv2d_geometry(const Conv2dShape& s) {
   return {s, P, Q, P * Q, s.H * s.W, s.C * s.R * s.S, s.N * P * Q};
 }
 
+// act: none or leaky_relu; slope, p, seed and step as leaky_relu_dropout's (step: CPU its
+// value; CUDA a StepArg the kernel reads when it runs).
 void conv2d_forward_cpu(const float* x, const float* w, const float* b, float* y,
-                        const Conv2dGeometry& g);
+                        const Conv2dGeometry& g, Activation act, float slope, float p,
+                        uint64_t seed, std::optional<int64_t> step);
 void conv2d_backward_cpu(const float* dy, const float* x, const float* w, float* dx, float* dw,
                          float* db, const Conv2dGeometry& g);
 
 #ifdef GF_WITH_CUDA
 void conv2d_forward_cuda(const float* x, const float* w, const float* b, float* y,
-                         const Conv2dGeometry& g, Stream stream);
+                         const Conv2dGeometry& g, Activation act, float slope, float p,
+                         uint64_t seed, std::optional<StepArg> step, Stream stream);
 void conv2d_backward_cuda(const float* dy, const float* x, const float* w, float* dx, float* dw,
                           float* db, const Conv2dGeometry& g, Stream stream);
 #endif

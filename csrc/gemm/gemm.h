@@ -14,10 +14,19 @@
 // CUDA (gemm.cu): shared-memory tiles with register blocking; one thread per output tile,
 //   never per dot product; no atomics, so results are bitwise repeatable.
 //
-// Epilogue (CUDA): the kernel that writes C can also add a bias over C's columns and apply an
-// activation (common/activation.h) to each value before storing it, which saves linear's
-// bias broadcast and a separate activation launch. Without one (the default) every value is
-// stored exactly as before.
+// Epilogue (CUDA): the kernel that writes C can also add a bias, apply an activation
+// (common/activation.h) and dropout (dropout/dropout.h) to each value before storing it, and
+// store C's elements in another layout, which saves linear's bias broadcast, conv2d's
+// transposing copy and a separate activation launch. Without one (the default) every value is
+// stored at C[m·ldc + n] exactly as before. In order, for v = alpha·(A·B)[m, n] + beta·C:
+//   v += bias[feature]                          (if bias; feature = n, or m with `plane`)
+//   v = tanh(v) or leaky_relu(v, slope)         (if activation; as the separate ops compute it)
+//   v = dropout_apply(v, seed', at, dropout_p, dropout_scale(dropout_p))   (if dropout_p > 0)
+// where at is the element's offset from C and seed' the mask's seed: dropout_seed, or with
+// dropout_step dropout_step_seed(dropout_seed, *dropout_step), read when the kernel runs.
+//   plane == 0: C[m, n] is stored at at = m·ldc + n;
+//   plane  > 0: C is conv2d's T[K, N·PQ] = W·cols and is stored as y [N, K, PQ] (PQ = plane,
+//               M = K): at = ((n / PQ)·M + m)·PQ + n % PQ, y's C-order flat index; ldc unused.
 #pragma once
 
 #include <cstdint>
@@ -28,10 +37,16 @@
 namespace gf {
 
 struct GemmEpilogue {
-  const float* bias = nullptr;              // [N]: added to every row of C, or null
+  const float* bias = nullptr;              // one per output feature (see above), or null
   Activation activation = Activation::none;
   float slope = 0.f;                         // leaky_relu's
-  bool trivial() const { return bias == nullptr && activation == Activation::none; }
+  float dropout_p = 0.f;                     // in [0, 1); 0: no dropout
+  uint64_t dropout_seed = 0;
+  const int64_t* dropout_step = nullptr;     // device memory, or null
+  int64_t plane = 0;                         // 0: row-major C; > 0: conv2d's y layout
+  bool trivial() const {
+    return bias == nullptr && activation == Activation::none && dropout_p == 0.f && plane == 0;
+  }
 };
 
 void gemm_cpu(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha,
