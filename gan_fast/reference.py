@@ -117,11 +117,9 @@ def conv2d_forward(x, w, b=None, stride=1, padding=0, out=None, activation=None,
     y = np.einsum("ncrspq,kcrs->nkpq", cols, w64)  # [N, K, P, Q]
     if b is not None:
         y = y + _f64(b)[None, :, None, None]
-    if activation == "leaky_relu":
-        y = np.where(y > 0, y, slope * y)
-        if dropout_p > 0:
-            keep = dropout_keep_mask(y.size, dropout_p, seed, step).reshape(y.shape)
-            y = np.where(keep, y / (1.0 - dropout_p), 0.0)
+    if activation == "leaky_relu":  # the separate ops, in float64 (y's flat index keys the mask)
+        y = (leaky_relu_dropout_forward(y, slope, dropout_p, seed, step) if dropout_p > 0
+             else leaky_relu_forward(y, slope))
     elif activation is not None:
         raise ValueError(f"conv2d_forward: activation: expected None or 'leaky_relu', "
                          f"got {activation!r}")

@@ -438,10 +438,22 @@ def conv_out_shape(N, C, H, W, K, R, S, stride, padding):
     return (N, K, (H + 2 * ph - R) // sh + 1, (W + 2 * pw - S) // sw + 1)
 
 
-def build_conv2d_forward(rng, N, C, H, W, K, R, S, stride=1, padding=0, bias=True):
-    return Call(args=dict(x=normal(rng, (N, C, H, W)), w=normal(rng, (K, C, R, S)),
-                          b=normal(rng, (K,)) if bias else None, stride=stride, padding=padding),
-                outputs=dict(out=conv_out_shape(N, C, H, W, K, R, S, stride, padding)))
+def build_conv2d_forward(rng, N, C, H, W, K, R, S, stride=1, padding=0, bias=True,
+                         activation=None, slope=0.2, dropout_p=0.0, step=None, step_array=False):
+    """activation="leaky_relu" passes the fused activation's arguments (a random seed); the
+    step is an int, or with step_array a one-element int64 array (on CUDA a device array,
+    which the kernel reads when it runs)."""
+    args = dict(x=normal(rng, (N, C, H, W)), w=normal(rng, (K, C, R, S)),
+                b=normal(rng, (K,)) if bias else None, stride=stride, padding=padding)
+    ref_args = {}
+    if activation is not None:
+        if step is not None and step_array:
+            step = np.array([step], np.int64)
+        args.update(activation=activation, slope=slope, dropout_p=dropout_p, seed=seed64(rng),
+                    step=step)
+        ref_args = dict(slope=f32(slope), dropout_p=f32(dropout_p))
+    return Call(args=args, outputs=dict(out=conv_out_shape(N, C, H, W, K, R, S, stride, padding)),
+                ref_args=ref_args)
 
 
 def build_conv2d_backward(rng, N, C, H, W, K, R, S, stride=1, padding=0, need_dx=True,
@@ -488,6 +500,16 @@ CONV_THREADED = [(9, 64, 14, 14, 128, 3, 3, 2, 1), (13, 1, 28, 28, 64, 3, 3, 2, 
 # The SIMD-path test adds the shallow-unfold kernels with K, C·R·S or P·Q past their blocks
 # (CONV_CASES[5], [8], [11]), a plane narrower than one vector ([8]) and the rest below.
 CONV_SIMD = [CONV_CASES[i] for i in (0, 2, 4, 5, 6, 8, 11, 14, 15)] + CONV_THREADED
+# The forward's fused activation (conv2d_forward's activation=): LeakyReLU alone, with
+# dropout keyed by a host step, by a device step (on CUDA), and by the seed alone (with a
+# negative slope). On the CPU, the first two threaded cases' activation splits too:
+# 56_448 and 163_072 outputs > 2^15 (leaky_relu) and > 2^13 (leaky_relu_dropout).
+CONV_LEAKY = dict(activation="leaky_relu", slope=0.2)
+CONV_DROPOUT = dict(activation="leaky_relu", slope=0.2, dropout_p=0.3, step=5)
+CONV_DROPOUT_DEVICE_STEP = dict(activation="leaky_relu", slope=0.2, dropout_p=0.5,
+                                step=2 ** 40 + 3, step_array=True)
+CONV_DROPOUT_SEED = dict(activation="leaky_relu", slope=-0.7, dropout_p=0.9)
+CONV_FUSED = [CONV_LEAKY, CONV_DROPOUT, CONV_DROPOUT_DEVICE_STEP, CONV_DROPOUT_SEED]
 
 
 def conv_fuzz(st, backward=False):
@@ -522,6 +544,11 @@ def conv_fuzz(st, backward=False):
                      need_db=draw(st.booleans()))
         else:
             d.update(bias=draw(st.booleans()))
+            if draw(st.booleans()):   # the fused activation
+                d.update(activation="leaky_relu", slope=draw(finite_slopes(st)),
+                         dropout_p=draw(dropout_ps(st)),
+                         step=draw(st.none() | st.integers(0, 2 ** 62)),
+                         step_array=draw(st.booleans()))
         return d
     return dims()
 
@@ -531,12 +558,25 @@ BAD_PADDING = [-1, 3, (0, 3), (-2, 0), 2 ** 63, "1", None, (0.5, 0), 10 ** 30]
 
 add(OpCase(
     op="conv2d_forward", build=build_conv2d_forward,
-    example=_conv(2, 3, 6, 6, 4, 3, 3, 1, 1, bias=True),
-    parity=[_conv(*c, bias=True) for c in CONV_CASES] + [_conv(*c, bias=False) for c in CONV_CASES],
-    threaded=[_conv(*c, bias=True) for c in CONV_THREADED],
-    simd=[_conv(*c, bias=True) for c in CONV_SIMD],
+    example=_conv(2, 3, 6, 6, 4, 3, 3, 1, 1, bias=True, **CONV_DROPOUT),
+    parity=[_conv(*c, bias=True) for c in CONV_CASES] + [_conv(*c, bias=False) for c in CONV_CASES]
+    + [_conv(*c, bias=True, **CONV_DROPOUT) for c in CONV_CASES]
+    + [_conv(*c, bias=i % 2 == 0, **f) for c in (CONV1, CONV2, CONV_CASES[4], CONV_CASES[17])
+       for i, f in enumerate(CONV_FUSED)],
+    threaded=[_conv(*c, bias=True) for c in CONV_THREADED]
+    + [_conv(*CONV_THREADED[0], bias=True, **CONV_LEAKY),
+       _conv(*CONV_THREADED[1], bias=True, **CONV_DROPOUT)],
+    simd=[_conv(*c, bias=True) for c in CONV_SIMD]
+    + [_conv(*CONV_CASES[i], bias=True, **f) for i in (4, 5, 8, 11) for f in CONV_FUSED],
     fuzz=conv_fuzz, floor=reference_on_abs,
-    bad_scalars=dict(stride=BAD_STRIDE, padding=BAD_PADDING),
+    bad_scalars=dict(stride=BAD_STRIDE, padding=BAD_PADDING,
+                     activation=["tanh", "relu", "", 1, 0.2],
+                     # the elementwise ops' BAD_SLOPE, BAD_P and BAD_SEED (defined below)
+                     slope=[math.nan, math.inf, -math.inf, "0.2", None],
+                     dropout_p=[-0.01, 1.0, 1.5, -1e-9, math.nan, math.inf, -math.inf, None],
+                     seed=[-1, -(2 ** 63), 2 ** 64, 2 ** 65, 1.5, 0.0, None, "7"],
+                     step=[-1, -(2 ** 63), 2 ** 63, 1.5, "3", np.array([1, 2]), np.array([1.0]),
+                           np.array([[1]]), np.array([1], np.int32)]),
 ))
 
 add(OpCase(

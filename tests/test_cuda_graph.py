@@ -1,7 +1,7 @@
 """gan_fast.cuda_graph and the per-step values read from device memory (GPU only; skipped
 without a CUDA device): a captured sequence of ops (batch_indices + gather_rows,
-random_normal, linear, leaky_relu_dropout and adam_step with a device step, the counter
-increment) replayed N times leaves bitwise the arrays of the same N steps launched one by
+random_normal, linear, leaky_relu_dropout, conv2d with its fused LeakyReLU + dropout and
+adam_step with a device step, the counter increment) replayed N times leaves bitwise the arrays of the same N steps launched one by
 one; a capture allocates nothing from CuPy's pool, refuses an op that would, and never
 leaves its stream capturing. (The whole training step's graph is tested on the engine.)"""
 import numpy as np
@@ -20,6 +20,7 @@ class Sequence:
         f32 = lambda *s: cp.asarray(rng.standard_normal(s).astype(np.float32))
         self.images, self.labels = f32(K, 1, 28, 28), cp.asarray(rng.integers(0, 10, K))
         self.w, self.b, self.wz = f32(16, 784), f32(16), f32(8, 100)
+        self.wc, self.conv = f32(4, 1, 3, 3), cp.empty((N, 4, 14, 14), cp.float32)
         self.params = f32(N * 16 + N * 8)
         self.m, self.v = cp.zeros_like(self.params), cp.zeros_like(self.params)
         self.step = cp.ones(1, dtype=cp.int64)                   # the device counter
@@ -40,6 +41,9 @@ class Sequence:
         ops.linear_forward(self.flat, self.w, self.b, out=self.y)
         ops.leaky_relu_dropout_forward(self.y, 0.2, 0.3, SEED + 2, step=self.step, out=self.act)
         ops.linear_forward(self.z, self.wz, out=self.yz)
+        ops.conv2d_forward(self.batch, self.wc, None, 2, 1, out=self.conv,
+                           activation="leaky_relu", slope=0.2, dropout_p=0.3, seed=SEED + 3,
+                           step=self.step)
         ops.adam_step(self.params, self.grads, self.m, self.v, self.step, lr=1e-3, beta1=0.5)
         self.step += 1
 
@@ -107,6 +111,7 @@ def test_device_steps_equal_host_steps(cuda_backend, rng):
     array as with the same step as an int."""
     cp = cuda_backend.xp
     x = cp.asarray(rng.standard_normal((3, 64, 14, 14)).astype(np.float32))
+    w = cp.asarray(rng.standard_normal((128, 64, 3, 3)).astype(np.float32))
     for step in (0, 1, 12345, 2**40 + 3):
         d = cp.asarray([step], dtype=cp.int64)
         pairs = [
@@ -120,6 +125,10 @@ def test_device_steps_equal_host_steps(cuda_backend, rng):
              ops.random_normal(cp.empty(1001, cp.float32), 77, d)),
             (ops.batch_indices(cp.empty(64, cp.int64), 77, step, 60000, 64, 937),
              ops.batch_indices(cp.empty(64, cp.int64), 77, d, 60000, 64, 937)),
+            (ops.conv2d_forward(x, w, None, 2, 1, activation="leaky_relu", dropout_p=0.3,
+                                seed=77, step=step),
+             ops.conv2d_forward(x, w, None, 2, 1, activation="leaky_relu", dropout_p=0.3,
+                                seed=77, step=d)),
         ]
         for i, (a, b) in enumerate(pairs):
             np.testing.assert_array_equal(a.get(), b.get(), err_msg=f"pair {i}, step {step}")
