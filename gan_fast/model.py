@@ -298,7 +298,7 @@ class DiscriminatorWorkspace:
     """Activations and gradients of the discriminator for batch size m (allocated once).
     rows(lo, hi) gives a workspace of views on rows lo:hi (contiguous, no copies)."""
 
-    _ROWS = ("xin", "c1", "d1", "c2", "d2", "feat", "logits", "dlogits", "dfeat", "dd2",
+    _ROWS = ("xin", "d1", "d2", "feat", "logits", "dlogits", "dfeat", "dd2",
              "dc2", "dd1", "dc1", "dxin", "dx", "planes")
 
     def __init__(self, xp, m, spec=ModelSpec(), dtype=None, _views=None):
@@ -315,9 +315,9 @@ class DiscriminatorWorkspace:
             self.planes = xp.empty((m, N_CLASSES, 28, 28), f32)   # one-hot label planes
             self.xin = xp.empty((m, cin, 28, 28), f32)             # image ⊕ planes
             self.dxin = xp.empty((m, cin, 28, 28), f32)
-        self.c1 = xp.empty((m, D_CONV[0], 14, 14), f32)   # conv1 output
-        self.d1 = xp.empty((m, D_CONV[0], 14, 14), f32)   # after LeakyReLU and dropout
-        self.c2 = xp.empty((m, D_CONV[1], 7, 7), f32)
+        # conv1 and conv2 after LeakyReLU and dropout (fused into the convolutions; the
+        # backward needs only these: see DiscriminatorNet._activation_backward)
+        self.d1 = xp.empty((m, D_CONV[0], 14, 14), f32)
         self.d2 = xp.empty((m, D_CONV[1], 7, 7), f32)
         self.logits = xp.empty((m, 1), f32)
         self.dlogits = xp.empty((m, 1), f32)
@@ -420,13 +420,12 @@ class DiscriminatorNet:
             ops.embedding_forward(self._planes(_xp_of(ws.planes), ws.planes.dtype), labels,
                                   out=ws.planes.reshape(ws.m, -1))
             h = ops.concat_forward(x, ws.planes, out=ws.xin)
-        for layer, (c, d) in enumerate(((ws.c1, ws.d1), (ws.c2, ws.d2))):
-            ops.conv2d_forward(h, w[f"conv{layer + 1}.w"], None, 2, 1, out=c)
-            if training and spec.d_dropout > 0:  # LeakyReLU then dropout, in one pass
-                h = ops.leaky_relu_dropout_forward(c, LEAKY_SLOPE, spec.d_dropout,
-                                                   dropout_key(seed, layer, pass_), step, out=d)
-            else:
-                h = ops.leaky_relu_forward(c, LEAKY_SLOPE, out=d)
+        p = spec.d_dropout if training else 0.0
+        for layer, d in enumerate((ws.d1, ws.d2)):
+            # convolution, LeakyReLU and dropout in one op (the activation in its epilogue)
+            h = ops.conv2d_forward(h, w[f"conv{layer + 1}.w"], None, 2, 1, out=d,
+                                   activation="leaky_relu", slope=LEAKY_SLOPE, dropout_p=p,
+                                   seed=dropout_key(seed, layer, pass_), step=step)
         if spec.minibatch_stddev:
             for lo, hi in segments or ((0, ws.m),):
                 ops.minibatch_stddev_forward(ws.d2[lo:hi], spec.minibatch_stddev,
@@ -468,10 +467,10 @@ class DiscriminatorNet:
             for lo, hi in segments or ((0, m),):
                 ops.minibatch_stddev_backward(ws.dfeat[lo:hi], ws.d2[lo:hi],
                                               spec.minibatch_stddev, dx=ws.dd2[lo:hi])
-        self._activation_backward(ops, ws.dd2, ws.c2, seed, step, 1, pass_, ws.dc2)
+        self._activation_backward(ops, ws.dd2, ws.d2, seed, step, 1, pass_, ws.dc2)
         ops.conv2d_backward(ws.dc2, ws.d1, w["conv2.w"], 2, 1, True, wd, False,
                             dx=ws.dd1, dw=gw["conv2.w"] if wd else None)
-        self._activation_backward(ops, ws.dd1, ws.c1, seed, step, 0, pass_, ws.dc1)
+        self._activation_backward(ops, ws.dd1, ws.d1, seed, step, 0, pass_, ws.dc1)
         if wd or need_dx:
             xin = ws.xin if ws.xin is not None else x
             dxin = (ws.dxin if ws.xin is not None else ws.dx) if need_dx else None
@@ -485,13 +484,18 @@ class DiscriminatorNet:
                 w_sn, dw_sn, v, sigma = sn[name]
                 ops.spectral_norm_backward(dw_sn, w_sn, u[f"{name}.u"], v, sigma, dw=g[name])
 
-    def _activation_backward(self, ops, dy, c, seed, step, layer, pass_, dx):
+    def _activation_backward(self, ops, dy, d, seed, step, layer, pass_, dx):
+        """The gradient through LeakyReLU and dropout, given their output d in place of the
+        convolution's output c (which forward no longer keeps): the backward ops test x > 0
+        only, and d > 0 exactly where c > 0 for every kept element (d = c·scale or
+        slope·c·scale, slope > 0), while a dropped element's gradient is 0 either way. So the
+        result is bitwise the one from c."""
         p = self.spec.d_dropout
         if p > 0:
-            ops.leaky_relu_dropout_backward(dy, c, LEAKY_SLOPE, p,
+            ops.leaky_relu_dropout_backward(dy, d, LEAKY_SLOPE, p,
                                             dropout_key(seed, layer, pass_), step, dx=dx)
         else:
-            ops.leaky_relu_backward(dy, c, LEAKY_SLOPE, dx=dx)
+            ops.leaky_relu_backward(dy, d, LEAKY_SLOPE, dx=dx)
 
 
 G_LAYOUT = GeneratorNet().layout
