@@ -10,7 +10,7 @@
 //   gemm       gemm/gemm.cpp      1 full_tiles   2 narrow_tail  3 column_as_row
 //   linear     linear/linear.cpp  1 gemm         2 matvec
 //   conv2d     conv2d/conv2d.cpp  1 unfold_gemm  2 shallow
-//   gemm_cuda  gemm/gemm.cu       1 one_pass     2 split_k
+//   gemm_cuda  gemm/gemm.cu       1 one_pass     2 split_k      3 small_tiles
 // A forced variant runs every call it can compute (linear's matvec computes only M = 1);
 // the other calls keep their usual kernel. The CPU's SIMD paths (avx512, avx2, scalar) are
 // a separate switch: common/cpu_isa.h.
@@ -34,7 +34,7 @@ inline constexpr KernelFamilyNames kKernelFamilies[] = {
     {"gemm", {"full_tiles", "narrow_tail", "column_as_row"}},
     {"linear", {"gemm", "matvec"}},
     {"conv2d", {"unfold_gemm", "shallow"}},
-    {"gemm_cuda", {"one_pass", "split_k"}},
+    {"gemm_cuda", {"one_pass", "split_k", "small_tiles"}},
 };
 inline constexpr int kNumKernelFamilies = static_cast<int>(std::size(kKernelFamilies));
 

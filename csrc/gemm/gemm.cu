@@ -1,8 +1,9 @@
 // gemm_cuda: C = alpha·op(A)·op(B) + beta·C, row-major float32 (contract in gemm.h).
 //
 // Variants (common/variants.h, family "gemm_cuda"; the default picks by shape):
-//   1 one_pass  one kernel over all of K
-//   2 split_k   the K range cut into slices summed in a second kernel
+//   1 one_pass     one kernel over all of K, 64×64 tiles of C
+//   2 split_k      the K range cut into slices summed in a second kernel
+//   3 small_tiles  variant 1 with 32×32 tiles
 //
 // Variant 1: one kernel, instantiated for the four (trans_a, trans_b) pairs: a 256-thread
 // block owns a 64×64 tile of C and walks K in slices of 16. Each slice of op(A) (64×16) and
@@ -17,11 +18,21 @@
 // workspace, and a second kernel adds the S partials in slice order and applies alpha and
 // beta. Forced, it splits every product with K > kBK into at least two slices.
 //
-// The default (gemm_plan): one pass when C has enough tiles (>= kTargetBlocks/4), else
-// split-K. The choice depends only on M, N, K (never on the device), so results stay
-// bitwise repeatable, also across GPUs. Tested through linear and conv2d
-// (tests/test_linear.py, tests/test_conv2d.py) against gan_fast.reference;
-// tests/test_kernel_variants.py forces each variant.
+// Variant 3, the same kernel with 32×32 tiles (64 threads, the same 4×4 micro-tile per
+// thread), for products with too few 64×64 tiles but a short K: conv2's forward at batch 64
+// (the generator step's 64 → 128 convolution, C = 128 × 64·49, K = 576) has 98 tiles for 132
+// SMs, which variant 2 would cut into 2 slices (196 blocks, a workspace and a second launch);
+// variant 3 runs it as 392 blocks in one pass. Each element of C is still summed k = 0..K−1
+// by one thread, so variants 1 and 3 give bitwise the same C.
+//
+// The default (gemm_plan): one pass on 64×64 tiles when they are enough (>= kTargetBlocks/4);
+// else, when K is short enough that split-K would cut it into at most 2 slices and the 32×32
+// tiles are enough, variant 3; else split-K. The choice depends only on M, N, K (never on
+// the device), so results stay bitwise repeatable, also across GPUs. Not timed yet (no GPU
+// when variant 3 was written): benchmarks/perf/cases.py times conv2's forward against the
+// forced variants 1 and 2. Tested through linear and conv2d (tests/test_linear.py,
+// tests/test_conv2d.py) against gan_fast.reference; tests/test_kernel_variants.py forces
+// each variant, and checks variants 1 and 3 bitwise equal.
 //
 // Epilogue (gemm.h's GemmEpilogue): whichever kernel writes C (the tile kernel, or the
 // slice sum after a split-K product) computes each value's place (offset) and passes the
@@ -58,7 +69,8 @@ struct Tile {
                 "tile loads split evenly over the threads");
   static_assert((BM + kPad) % 4 == 0 && (BN + kPad) % 4 == 0, "float4-aligned shared rows");
 };
-using WideTile = Tile<64, 64>;   // 256 threads
+using WideTile = Tile<64, 64>;   // 256 threads: variants 1 and 2
+using SmallTile = Tile<32, 32>;  // 64 threads: variant 3
 
 template <class T>
 int64_t tiles_of(int64_t M, int64_t N) {
@@ -217,11 +229,13 @@ GemmPlan gemm_plan(int64_t M, int64_t N, int64_t K) {
       return {false, K > 0 ? std::max<int64_t>(
                                  2, std::min<int64_t>(K / kMinSlice, kTargetBlocks / tiles))
                            : 1};
+    case 3: return {true, 1};
     default: break;
   }
   if (tiles >= kTargetBlocks / 4) return {false, 1};
   const int64_t slices =
       std::max<int64_t>(1, std::min<int64_t>(K / kMinSlice, kTargetBlocks / tiles));
+  if (slices <= 2 && tiles_of<SmallTile>(M, N) >= kTargetBlocks / 4) return {true, 1};
   return {false, slices};
 }
 
@@ -256,8 +270,12 @@ void gemm_launch(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, fl
                  int64_t ldc, cudaStream_t st, Epilogue epilogue) {
   const GemmPlan plan = gemm_plan(M, N, K);
   if (plan.slices == 1) {
-    launch_tiles<WideTile>(trans_a, trans_b, M, N, K, K, 1, alpha, A, lda, B, ldb, beta, C, ldc,
-                           0, st, epilogue);
+    if (plan.small_tiles)
+      launch_tiles<SmallTile>(trans_a, trans_b, M, N, K, K, 1, alpha, A, lda, B, ldb, beta, C,
+                              ldc, 0, st, epilogue);
+    else
+      launch_tiles<WideTile>(trans_a, trans_b, M, N, K, K, 1, alpha, A, lda, B, ldb, beta, C,
+                             ldc, 0, st, epilogue);
     return;
   }
   // Slices are whole multiples of the shared-memory depth, so only the last is ragged. The
