@@ -104,6 +104,7 @@ def model_cases(backend, batch, seed=0):
                 return (tgrad.conv2d_input(tx.shape, tw, tdy, 2, 1), gw) if need_dx else gw
             bwd.baselines["torch"] = torch_conv_bwd
         cases += [fwd, bwd]
+        cases.append(_fused_conv_case(backend, tag, x, w, y, flop))
 
     F_ = 1024
     x, y, dy, dx = arr(N, F_), arr(N, F_), arr(N, F_), arr(N, F_)
@@ -142,6 +143,31 @@ def model_cases(backend, batch, seed=0):
                       nbytes=7.0 * P_ * F32))
     cases += _quality_recipe_cases(xp, arr, gemm_lib, N, P_)
     return cases + conditional_cases(backend, batch, seed)
+
+
+def _fused_conv_case(backend, tag, x, w, y, flop):
+    """conv2d_forward with its fused LeakyReLU + dropout (the discriminator's layer, as
+    gan_fast.model runs it) beside the two ops it replaces ("unfused") and, on CUDA, beside
+    itself with gemm_cuda forced to each other variant ("one_pass", "split_k",
+    "small_tiles": which tiling pays for conv2 at batch 64 is unmeasured so far)."""
+    from gan_fast import _C
+    kw = dict(activation="leaky_relu", slope=0.2, dropout_p=0.3, seed=1234, step=7)
+    case = Case(f"conv2d_forward+leaky_relu_dropout{tag}",
+                lambda: ops.conv2d_forward(x, w, None, 2, 1, out=y, **kw), flop=flop)
+    case.baselines["unfused"] = lambda: ops.leaky_relu_dropout_forward(
+        ops.conv2d_forward(x, w, None, 2, 1, out=y), 0.2, 0.3, 1234, 7, out=y)
+    if backend == "cuda":
+        def forced(variant):
+            def run():
+                _C._set_kernel_variant("gemm_cuda", variant)
+                try:
+                    ops.conv2d_forward(x, w, None, 2, 1, out=y, **kw)
+                finally:
+                    _C._set_kernel_variant("gemm_cuda", "auto")
+            return run
+        for variant in _C._kernel_variants()["gemm_cuda"]:
+            case.baselines[variant] = forced(variant)
+    return case
 
 
 # The quality recipe's ops (issue #12), each beside the same computation written with
