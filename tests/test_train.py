@@ -251,7 +251,10 @@ def test_whole_step_parity(backend, run):
 
 
 def _recording(mod, to_numpy, seen):
-    """mod's ops, where the LeakyReLUs also record the sign of their input (x > 0)."""
+    """mod's ops, where the LeakyReLUs also record the sign of their input (x > 0). The
+    discriminator's run inside conv2d_forward (activation="leaky_relu"), which keeps only
+    their output y: y > 0 exactly where the input is, for every element dropout keeps (a
+    dropped one has a zero gradient whichever branch it took)."""
     def wrap(name):
         fn = getattr(mod, name)
 
@@ -259,8 +262,15 @@ def _recording(mod, to_numpy, seen):
             seen.append(to_numpy(x) > 0)
             return fn(x, *args, **kwargs)
         return recorded
+
+    def conv2d_forward(*args, **kwargs):
+        y = mod.conv2d_forward(*args, **kwargs)
+        if kwargs.get("activation") is not None:
+            seen.append(to_numpy(y) > 0)
+        return y
     ops = {n: getattr(mod, n) for n in mod.__all__}
     ops.update({n: wrap(n) for n in ("leaky_relu_forward", "leaky_relu_dropout_forward")})
+    ops["conv2d_forward"] = conv2d_forward
     return types.SimpleNamespace(**ops, __name__=mod.__name__)
 
 
