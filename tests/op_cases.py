@@ -377,10 +377,12 @@ def reference_on_abs(case, call, want):
 # Each block: builder, then add(OpCase(...)). Dimension names as in the op's docstring.
 
 # ------------------------------------------------------------------------------ linear
-def build_linear_forward(rng, N, K, M, bias=True):
+def build_linear_forward(rng, N, K, M, bias=True, activation=None, slope=0.2):
+    """activation: None, "tanh" or "leaky_relu" (with slope), fused after the bias."""
     return Call(args=dict(x=normal(rng, (N, K)), w=normal(rng, (M, K)),
-                          b=normal(rng, (M,)) if bias else None),
-                outputs=dict(out=(N, M)))
+                          b=normal(rng, (M,)) if bias else None, activation=activation,
+                          slope=slope),
+                outputs=dict(out=(N, M)), ref_args=dict(slope=f32(slope)))
 
 
 def build_linear_backward(rng, N, K, M, need_dx=True, need_dw=True, need_db=True):
@@ -403,22 +405,46 @@ def _nkm(sizes, **extra):
     return [dict(N=n, K=k, M=m, **extra) for n, k, m in sizes]
 
 
+# The fused activations (linear_forward's activation=): LeakyReLU at the model's slope, at
+# 0 (ReLU) and at a slope above 1, and tanh (the generator's last layer).
+ACTIVATIONS = [dict(activation="leaky_relu", slope=0.2), dict(activation="leaky_relu", slope=0.0),
+               dict(activation="leaky_relu", slope=1.7), dict(activation="tanh")]
+
+
+def linear_forward_floor(case, call, want):
+    """The pre-activation's sums over absolute values (reference_on_abs without the
+    activation), times the activation's largest slope (tanh's is 1)."""
+    plain = Call(args=dict(call.args, activation=None), outputs=call.outputs)
+    floor = reference_on_abs(case, plain, want)["out"]
+    if call.args["activation"] == "leaky_relu":
+        floor = floor * max(1.0, abs(call.args["slope"]))
+    return dict(out=floor)
+
+
 def linear_fuzz(st, backward=False):
     # 182..200 crosses every threshold of the top (2·N·K·M >= 2^18, N·M > 2^15, N·K > 2^14)
     small, big = st.one_of(st.integers(0, 4), st.integers(5, 40)), st.integers(182, 200)
     flags = dict(need_dx=st.booleans(), need_dw=st.booleans(), need_db=st.booleans()) \
-        if backward else dict(bias=st.booleans())
+        if backward else dict(bias=st.booleans(),
+                              activation=st.sampled_from([None, "tanh", "leaky_relu"]),
+                              slope=st.one_of(st.sampled_from([0.2, 0.0, 1.0]),
+                                              st.floats(-2, 2, allow_nan=False)))
     return st.one_of(st.fixed_dictionaries(dict(N=small, K=small | big, M=small | big, **flags)),
                      st.fixed_dictionaries(dict(N=big, K=big, M=small | big, **flags)))
 
 
 add(OpCase(
     op="linear_forward", build=build_linear_forward,
-    example=dict(N=4, K=5, M=3, bias=True),
-    parity=_nkm(LINEAR_ODD + LINEAR_MODEL, bias=True) + _nkm(LINEAR_ODD + LINEAR_MODEL, bias=False),
-    threaded=_nkm(LINEAR_THREADED, bias=True),
-    simd=_nkm(LINEAR_ODD + LINEAR_THREADED + [(64, 1024, 784), (256, 6272, 1)], bias=True),
-    fuzz=linear_fuzz, floor=reference_on_abs,
+    example=dict(N=4, K=5, M=3, bias=True, activation="leaky_relu", slope=0.2),
+    parity=_nkm(LINEAR_ODD + LINEAR_MODEL, bias=True) + _nkm(LINEAR_ODD + LINEAR_MODEL, bias=False)
+    + [dict(d, **a) for a in ACTIVATIONS
+       for d in _nkm(LINEAR_ODD, bias=True) + _nkm([(64, 1024, 784)], bias=False)],
+    threaded=[dict(d, **a) for d in _nkm(LINEAR_THREADED, bias=True)
+              for a in [dict(activation=None)] + ACTIVATIONS[::3]],
+    simd=_nkm(LINEAR_ODD + LINEAR_THREADED + [(64, 1024, 784), (256, 6272, 1)], bias=True)
+    + [dict(d, **a) for a in ACTIVATIONS[::3] for d in _nkm(LINEAR_ODD + LINEAR_THREADED, bias=True)],
+    fuzz=linear_fuzz, floor=linear_forward_floor,
+    bad_scalars=dict(slope=[math.nan, math.inf, -math.inf, "0.2", None]),
 ))
 
 add(OpCase(
