@@ -82,17 +82,21 @@ def _bytes(a):
     return to_numpy(a).tobytes()
 
 
+EXACT = "exactly over {}"
+
+
 def _placements(written, other):
-    """{where: byte offset of `written` from the start of `other`} for placements that
-    overlap it, each start a multiple of written's element size: from other's last element
-    on, ending in other's first element, and exactly over it when the sizes agree."""
+    """{where (a format of other's name): byte offset of `written` from the start of
+    `other`} for placements that overlap it, each start a multiple of written's element
+    size: starting in other's last element, ending in its first element, and exactly over
+    it when the sizes agree."""
     w, o, item = written.nbytes, other.nbytes, written.itemsize
-    placements = {"from the other's last element": (o - 1) // item * item,
-                  "ending in the other's first element": item - w}
+    placements = {"starting in {}'s last element": (o - 1) // item * item,
+                  "ending in {}'s first element": item - w}
     if w == o:
-        placements["the same memory"] = 0
+        placements[EXACT] = 0
     return {where: at for where, at in placements.items()
-            if not (at == 0 and w == o and where != "the same memory")}
+            if not (at == 0 and w == o and where != EXACT)}
 
 
 NAMED = r"{op}: (\w+): (?:is the same memory as|overlaps) (\w+)"
@@ -111,7 +115,7 @@ def _refused(case, call, backend, arrays, written, other, where, at):
     args.update(views)
     before = {k: _bytes(v) for k, v in args.items()}
     raw_before = _bytes(raw)
-    label = f"{case.op}: {written} {where} of {other}"
+    label = f"{case.op}: {written} {where.format(other)}"
     try:
         _call(case, call, backend, args)
     except ValueError as e:
