@@ -161,6 +161,26 @@ def test_resume_mid_epoch_via_max_steps_and_ctrl_c(run, monkeypatch):
     _assert_same_state(_state(whole)[0], _state(done)[0])
 
 
+def test_a_second_ctrl_c_interrupts_at_once(run):
+    """Two Ctrl-C inside a step: the second raises KeyboardInterrupt there (no further op
+    runs, no checkpoint is written: the last one stays the resumed run's)."""
+    part = run("part", limit_train=32, max_steps=1)
+    before = part.paths["checkpoint"].read_bytes()
+    calls = {"n": 0}
+
+    def adam_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:        # the D update of step 2
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return reference.adam_step(*args, **kwargs)
+    interrupting = _patched_reference("interrupting", adam_step=adam_step)
+    with pytest.raises(KeyboardInterrupt):
+        gan_fast.train(resume=str(part.paths["checkpoint"]), backend=interrupting, quiet=True)
+    assert calls["n"] == 3
+    assert part.paths["checkpoint"].read_bytes() == before
+
+
 def test_resume_keeps_trajectory_settings(run):
     r = run("a", max_steps=1)
     with pytest.raises(ValueError, match="batch_size"):
