@@ -544,6 +544,9 @@ def test_rollback_reloads_the_last_checkpoint_with_half_the_lr(run, tmp_path, ca
     assert [h["step"] for h in r.history] == list(range(1, 10))
     text = capsys.readouterr().out
     assert "rollback 1/3" in text and "back to step 3" in text
+    # metrics.jsonl keeps the abandoned stretch's rows (step 4, before step 5 diverged)
+    rows = [json.loads(line) for line in (tmp_path / "rollback" / "metrics.jsonl").open()]
+    assert [row["step"] for row in rows if "step" in row] == [1, 2, 3, 4, 4, 5, 6, 7, 8, 9]
     arrays, meta = ckpt.load_checkpoint(r.paths["checkpoint"])
     assert meta["config"]["lr_d"] == meta["config"]["lr_g"] == 1e-4 and all(np.isfinite(a).all() for a in arrays.values())
     # Rolled back from step 5 to step 3, then steps 4.. with lr/2: equal to a run resumed
@@ -560,8 +563,14 @@ def test_rollback_reloads_the_last_checkpoint_with_half_the_lr(run, tmp_path, ca
     from gan_fast.trainer import MAX_ROLLBACKS
     with pytest.raises(NonFiniteLossError):
         run("hopeless", backend=_kernels_with_bad_adam(set(range(4, 100))),
-            on_divergence="rollback", **settings)
-    assert MAX_ROLLBACKS == 3
+            on_divergence="rollback", quiet=False, **settings)
+    text = capsys.readouterr().out
+    assert MAX_ROLLBACKS == 3 and "rollback 3/3" in text and "rollback 4/" not in text
+    # no checkpoint yet (step 2 of epoch 1): it stops at once
+    with pytest.raises(NonFiniteLossError):
+        run("early", backend=_kernels_with_bad_adam({2}), on_divergence="rollback", quiet=False,
+            **settings)
+    assert "rollback" not in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------ determinism
