@@ -163,7 +163,7 @@ def test_a_written_array_over_another_is_refused_but_the_allowed_aliases(backend
                 continue
             for where, at in _placements(arrays[written], arrays[other]).items():
                 tried += 1
-                if at == 0 and _allowed(call, written, other):
+                if where == EXACT and _allowed(call, written, other):
                     problems += _in_place(case, call, backend, arrays, apart, written, other)
                 else:
                     problems += _refused(case, call, backend, arrays, written, other, where, at)
