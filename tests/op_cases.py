@@ -391,8 +391,12 @@ def reference_on_abs(case, call, want):
 
 # ------------------------------------------------------------------------------ linear
 def build_linear_forward(rng, N, K, M, bias=True, activation=None, slope=0.2):
-    """activation: None, "tanh" or "leaky_relu" (with slope), fused after the bias."""
-    return Call(args=dict(x=normal(rng, (N, K)), w=normal(rng, (M, K)),
+    """activation: None, "tanh" or "leaky_relu" (with slope), fused after the bias. With an
+    activation, x is scaled by 1/sqrt(K): pre-activations of unit size, where tanh is not
+    flat (outputs saturated at ±1 would test nothing, and shrink the norm that the error of
+    the few unsaturated ones, a K-long sum's rounding, is measured against)."""
+    scale = 1 / math.sqrt(max(K, 1)) if activation else 1.0
+    return Call(args=dict(x=normal(rng, (N, K), scale), w=normal(rng, (M, K)),
                           b=normal(rng, (M,)) if bias else None, activation=activation,
                           slope=slope),
                 outputs=dict(out=(N, M)), ref_args=dict(slope=f32(slope)))
