@@ -2,11 +2,14 @@
 skipped with a reason otherwise, or failed when GAN_FAST_REQUIRE_CUDA=1: a GPU job must
 not pass by skipping), a fresh random generator per test whose seed is printed so a
 failure can be replayed, and the MNIST data folder. pytest's header says whether the CUDA
-tests run and why not."""
+tests run and why not. And a tripwire: a test file that .ci/run's sanitizer run leaves out
+(its sanitize_skip list) fails if one of its tests calls a compiled kernel."""
 from __future__ import annotations
 
+import contextlib
 import os
 import pathlib
+import re
 import secrets
 
 import numpy as np
@@ -153,3 +156,66 @@ def cpu_isa(request):
         pytest.skip(f"this CPU cannot run the {request.param} path")
     yield request.param
     gan_fast.set_cpu_isa("auto")
+
+
+# ------------------------------------------------------------------------------ sanitize_skip
+CI_SCRIPT = REPO / ".ci" / "run"
+# gan_fast._C's functions that are settings and queries (no array memory touched); every
+# other function of the extension is a kernel for the tripwire below, a new one included.
+NOT_KERNELS = {"cpu_isa", "set_cpu_isa", "get_num_threads", "set_num_threads", "cuda_compiled",
+               "cuda_device_count", "_kernel_variant", "_kernel_variants", "_set_kernel_variant"}
+
+
+def sanitize_skip_entries():
+    """The (file, reason) entries of .ci/run's sanitize_skip array ([] without the script:
+    an installed copy of the tests)."""
+    if not CI_SCRIPT.exists():
+        return []
+    block = re.search(r"^sanitize_skip=\((.*?)^\)", CI_SCRIPT.read_text(), re.S | re.M)
+    assert block, "no sanitize_skip=( ... ) array in .ci/run"
+    entries = []
+    for line in filter(None, map(str.strip, block.group(1).splitlines())):
+        path, _, reason = line.partition("#")
+        entries.append((path.strip(), reason.strip()))
+    return entries
+
+
+@contextlib.contextmanager
+def kernel_calls_recorded():
+    """Every kernel of gan_fast._C (all its functions but NOT_KERNELS) wrapped to note its
+    name in the yielded list, then called as usual; restored on exit."""
+    from gan_fast import _C
+    calls, saved = [], {}
+    for name in dir(_C):
+        fn = getattr(_C, name)
+        if name.startswith("__") or name in NOT_KERNELS or not callable(fn) or isinstance(fn, type):
+            continue
+        saved[name] = fn
+
+        def noted(*args, _name=name, _fn=fn, **kwargs):
+            calls.append(_name)
+            return _fn(*args, **kwargs)
+        setattr(_C, name, noted)
+    try:
+        yield calls
+    finally:
+        for name, fn in saved.items():
+            setattr(_C, name, fn)
+
+
+SANITIZE_SKIP_FILES = {REPO / path for path, _ in sanitize_skip_entries()}
+
+
+@pytest.fixture(autouse=True)
+def _no_kernel_in_a_file_the_sanitizers_skip(request):
+    """A file in .ci/run's sanitize_skip must call no kernel (that is the only reason a file
+    may stay out of the ASan/UBSan run): each of its tests runs with the kernels noted, and
+    fails at teardown if it called one. tests/test_ci.py checks the tripwire itself."""
+    if pathlib.Path(str(request.node.path)) not in SANITIZE_SKIP_FILES:
+        yield
+        return
+    with kernel_calls_recorded() as calls:
+        yield
+    assert not calls, (f"{request.node.path.name} is in .ci/run's sanitize_skip (files that call "
+                       f"no kernel) but called gan_fast._C.{', '.join(sorted(set(calls)))}: take it "
+                       f"out of that list, so the sanitizers see these calls")

@@ -8,6 +8,9 @@ tests use. The table-driven tests iterate over it:
     tests/test_cpu_isa_paths.py    every SIMD path (gan_fast.set_cpu_isa) against the reference
     tests/test_fuzz.py             Hypothesis: valid calls, broken calls, NaN/inf data
     tests/test_threads_memory.py   no op leaks memory or references
+    tests/test_overlap.py          a written array over any other argument is refused with
+                                   nothing written, but for the exact aliases of
+                                   Call.aliases, which give the out-of-place result bitwise
 
 Per-op test files (tests/test_<op>.py) keep only what is not a sweep of this table: need_*
 skipping, the dropout mask's definition, extreme logits, and so on.
@@ -34,9 +37,11 @@ HOW TO ADD AN OP (one self-contained block; nothing else in the tests needs to c
      ref_args    arguments the reference gets instead, for values the kernel holds in
                  float32 (e.g. slope=f32(slope)), so both compute the same thing;
      aliases     (output, input) pairs that the contract allows to be the same array (the
-                 elementwise ops, out= x): tests/test_parity.py checks that writing in
-                 place gives the same result as writing elsewhere. Any other overlap must
-                 be refused.
+                 elementwise ops, out= x), exactly the pairs the binding's Checker declares
+                 (csrc/bindings/bindings.cpp, `Checker c(op, {{"out", "x"}})`):
+                 tests/test_overlap.py checks that writing in place gives the out-of-place
+                 result bitwise, and that every other placement of a written array over
+                 another argument (the same memory or a part of it) is refused.
    Inputs whose values the op assumes consistent (a backward's cached mean/rstd, y =
    tanh(x)) are computed in the builder, from the reference where needed.
 3. add(OpCase(op="my_op", build=build, example=dict(...), parity=[dict(...), ...],
@@ -46,13 +51,14 @@ HOW TO ADD AN OP (one self-contained block; nothing else in the tests needs to c
    them), dims that cross the CPU kernel's multi-thread threshold (say which one in a
    comment), and a Hypothesis strategy of dims for the fuzz test that reaches them too.
    Optional fields say more where the op needs it: simd (sizes for the SIMD-path test),
+   overlap (sizes at which arrays of the call have equal sizes, for the overlap test),
    floor (sums that cancel), bad_scalars (invalid hyperparameters), inf_may_be_nan,
    free_sizes and nullable (exceptions for the NaN/inf test and the invalid-call breaker).
 4. Add a tolerance to tests/parity.py (TOLERANCES, keyed by the op name unless tolerance=
    says otherwise) with a note on how it was chosen. The binding calls its kernels inside
    GF_DISPATCH (tests/test_threads_memory.py checks the source: the GIL is released).
 Then run: pytest tests/test_parity.py tests/test_fuzz.py tests/test_cpu_determinism.py
-tests/test_cpu_isa_paths.py tests/test_threads_memory.py -k my_op
+tests/test_cpu_isa_paths.py tests/test_threads_memory.py tests/test_overlap.py -k my_op
 
 Multi-thread thresholds of the CPU kernels (csrc/common/parallel.h: kParallelGrain =
 2^15; csrc/common/cpu_isa.h: parallel_range splits only when n > grain), and which dims
@@ -152,6 +158,11 @@ class OpCase:
               so the table loads without Hypothesis); must reach the threaded sizes too
     simd      list of dims for the SIMD-path test (default: threaded); add the sizes that
               exercise a variant's edges (micro-kernel tiles, shallow unfolds)
+    overlap   list of dims for tests/test_overlap.py (default: [example]): add sizes at which
+              arrays of the call have the same number of bytes (linear with N = K = M, a
+              [1, 1] weight, one label of int64 beside two floats), so that every exact
+              alias is tried: refused, or (Call.aliases) equal to the out-of-place result.
+              Where the op takes a step as an int64 array, one dims should pass it so.
     tolerance key of parity.TOLERANCES (default: op)
     floor     optional (call, want) -> {result name: array}: the natural size of the float32
               rounding of results that are sums of cancelling terms (the same sums over
@@ -174,6 +185,7 @@ class OpCase:
     threaded: list
     fuzz: Callable
     simd: list | None = None
+    overlap: list | None = None
     tolerance: str | None = None
     floor: Callable | None = None
     bad_scalars: dict = dataclasses.field(default_factory=dict)
@@ -184,6 +196,7 @@ class OpCase:
     def __post_init__(self):
         self.tolerance = self.tolerance or self.op
         self.simd = self.threaded if self.simd is None else self.simd
+        self.overlap = [self.example] if self.overlap is None else self.overlap
 
     @property
     def kernel(self):
@@ -214,7 +227,7 @@ def dims_id(dims):
 
 def params(kind, cases=None):
     """pytest.param(case, dims) for every (case, dims) of one list of the table
-    ('parity', 'threaded', 'simd', 'example' or 'parity+threaded')."""
+    ('parity', 'threaded', 'simd', 'overlap', 'example' or 'parity+threaded')."""
     import pytest
     out = []
     for case in (CASES.values() if cases is None else cases):
@@ -377,10 +390,16 @@ def reference_on_abs(case, call, want):
 # Each block: builder, then add(OpCase(...)). Dimension names as in the op's docstring.
 
 # ------------------------------------------------------------------------------ linear
-def build_linear_forward(rng, N, K, M, bias=True):
-    return Call(args=dict(x=normal(rng, (N, K)), w=normal(rng, (M, K)),
-                          b=normal(rng, (M,)) if bias else None),
-                outputs=dict(out=(N, M)))
+def build_linear_forward(rng, N, K, M, bias=True, activation=None, slope=0.2):
+    """activation: None, "tanh" or "leaky_relu" (with slope), fused after the bias. With an
+    activation, x is scaled by 1/sqrt(K): pre-activations of unit size, where tanh is not
+    flat (outputs saturated at ±1 would test nothing, and shrink the norm that the error of
+    the few unsaturated ones, a K-long sum's rounding, is measured against)."""
+    scale = 1 / math.sqrt(max(K, 1)) if activation else 1.0
+    return Call(args=dict(x=normal(rng, (N, K), scale), w=normal(rng, (M, K)),
+                          b=normal(rng, (M,)) if bias else None, activation=activation,
+                          slope=slope),
+                outputs=dict(out=(N, M)), ref_args=dict(slope=f32(slope)))
 
 
 def build_linear_backward(rng, N, K, M, need_dx=True, need_dw=True, need_db=True):
@@ -403,22 +422,48 @@ def _nkm(sizes, **extra):
     return [dict(N=n, K=k, M=m, **extra) for n, k, m in sizes]
 
 
+# The fused activations (linear_forward's activation=): LeakyReLU at the model's slope, at
+# 0 (ReLU) and at a slope above 1, and tanh (the generator's last layer).
+ACTIVATIONS = [dict(activation="leaky_relu", slope=0.2), dict(activation="leaky_relu", slope=0.0),
+               dict(activation="leaky_relu", slope=1.7), dict(activation="tanh")]
+
+
+def linear_forward_floor(case, call, want):
+    """The pre-activation's sums over absolute values (reference_on_abs without the
+    activation), times the activation's largest slope (tanh's is 1)."""
+    plain = Call(args=dict(call.args, activation=None), outputs=call.outputs)
+    floor = reference_on_abs(case, plain, want)["out"]
+    if call.args["activation"] == "leaky_relu":
+        floor = floor * max(1.0, abs(call.args["slope"]))
+    return dict(out=floor)
+
+
 def linear_fuzz(st, backward=False):
     # 182..200 crosses every threshold of the top (2·N·K·M >= 2^18, N·M > 2^15, N·K > 2^14)
     small, big = st.one_of(st.integers(0, 4), st.integers(5, 40)), st.integers(182, 200)
     flags = dict(need_dx=st.booleans(), need_dw=st.booleans(), need_db=st.booleans()) \
-        if backward else dict(bias=st.booleans())
+        if backward else dict(bias=st.booleans(),
+                              activation=st.sampled_from([None, "tanh", "leaky_relu"]),
+                              slope=st.one_of(st.sampled_from([0.2, 0.0, 1.0]),
+                                              st.floats(-2, 2, allow_nan=False)))
     return st.one_of(st.fixed_dictionaries(dict(N=small, K=small | big, M=small | big, **flags)),
                      st.fixed_dictionaries(dict(N=big, K=big, M=small | big, **flags)))
 
 
 add(OpCase(
     op="linear_forward", build=build_linear_forward,
-    example=dict(N=4, K=5, M=3, bias=True),
-    parity=_nkm(LINEAR_ODD + LINEAR_MODEL, bias=True) + _nkm(LINEAR_ODD + LINEAR_MODEL, bias=False),
-    threaded=_nkm(LINEAR_THREADED, bias=True),
-    simd=_nkm(LINEAR_ODD + LINEAR_THREADED + [(64, 1024, 784), (256, 6272, 1)], bias=True),
-    fuzz=linear_fuzz, floor=reference_on_abs,
+    example=dict(N=4, K=5, M=3, bias=True, activation="leaky_relu", slope=0.2),
+    parity=_nkm(LINEAR_ODD + LINEAR_MODEL, bias=True) + _nkm(LINEAR_ODD + LINEAR_MODEL, bias=False)
+    + [dict(d, **a) for a in ACTIVATIONS
+       for d in _nkm(LINEAR_ODD, bias=True) + _nkm([(64, 1024, 784)], bias=False)],
+    threaded=[dict(d, **a) for d in _nkm(LINEAR_THREADED, bias=True)
+              for a in [dict(activation=None)] + ACTIVATIONS[::3]],
+    simd=_nkm(LINEAR_ODD + LINEAR_THREADED + [(64, 1024, 784), (256, 6272, 1)], bias=True)
+    + [dict(d, **a) for a in ACTIVATIONS[::3] for d in _nkm(LINEAR_ODD + LINEAR_THREADED, bias=True)],
+    # N = K = M: out, x and w of one size (the same memory is tried); N = 1: out, x and b.
+    overlap=[dict(N=4, K=4, M=4), dict(N=1, K=4, M=4)],
+    fuzz=linear_fuzz, floor=linear_forward_floor,
+    bad_scalars=dict(slope=[math.nan, math.inf, -math.inf, "0.2", None]),
 ))
 
 add(OpCase(
@@ -427,6 +472,7 @@ add(OpCase(
     parity=_nkm(LINEAR_ODD + LINEAR_MODEL),
     threaded=_nkm(LINEAR_THREADED),
     simd=_nkm(LINEAR_ODD + LINEAR_THREADED + [(64, 1024, 784), (256, 6272, 1)]),
+    overlap=[dict(N=4, K=4, M=4), dict(N=1, K=4, M=4)],
     fuzz=lambda st: linear_fuzz(st, backward=True), floor=reference_on_abs,
 ))
 
@@ -512,6 +558,10 @@ CONV_DROPOUT_SEED = dict(activation="leaky_relu", slope=-0.7, dropout_p=0.9)
 CONV_FUSED = [CONV_LEAKY, CONV_DROPOUT, CONV_DROPOUT_DEVICE_STEP, CONV_DROPOUT_SEED]
 
 
+# x, w and out (dx, dw, dy) of 9 floats, then every array of one (b, db too).
+CONV_OVERLAP = [(1, 1, 3, 3, 1, 3, 3, 1, 1), (1, 1, 1, 1, 1, 1, 1, 1, 0)]
+
+
 def conv_fuzz(st, backward=False):
     @st.composite
     def dims(draw):
@@ -568,6 +618,7 @@ add(OpCase(
        _conv(*CONV_THREADED[1], bias=True, **CONV_DROPOUT)],
     simd=[_conv(*c, bias=True) for c in CONV_SIMD]
     + [_conv(*CONV_CASES[i], bias=True, **f) for i in (4, 5, 8, 11) for f in CONV_FUSED],
+    overlap=[_conv(2, 3, 6, 6, 4, 3, 3, 1, 1, bias=True)] + [_conv(*c, bias=True) for c in CONV_OVERLAP],
     fuzz=conv_fuzz, floor=reference_on_abs,
     bad_scalars=dict(stride=BAD_STRIDE, padding=BAD_PADDING,
                      activation=["tanh", "relu", "", 1, 0.2],
@@ -585,6 +636,7 @@ add(OpCase(
     parity=[_conv(*c) for c in CONV_CASES],
     threaded=[_conv(*c) for c in CONV_THREADED],
     simd=[_conv(*c) for c in CONV_SIMD],
+    overlap=[_conv(2, 3, 6, 6, 4, 3, 3, 1, 1)] + [_conv(*c) for c in CONV_OVERLAP],
     fuzz=lambda st: conv_fuzz(st, backward=True), floor=reference_on_abs,
     bad_scalars=dict(stride=BAD_STRIDE, padding=BAD_PADDING),
 ))
@@ -681,6 +733,8 @@ add(OpCase(
     parity=[dict(shape=s, training=True) for s in BN_SHAPES]
     + [dict(shape=s, training=False, momentum=0.3) for s in BN_SHAPES],
     threaded=[dict(shape=s, training=t) for s in BN_THREADED for t in (True, False)],
+    # [1, C] in eval mode: every array of C floats
+    overlap=[dict(shape=(2, 3, 6, 6), training=True), dict(shape=(1, 4), training=False)],
     fuzz=batchnorm_fuzz, floor=batchnorm_forward_floor,
     bad_scalars=dict(momentum=[-0.1, 1.0001, math.nan, math.inf, -math.inf, "0.1", None],
                      eps=[0.0, -1e-5, math.nan, math.inf, -math.inf, None]),
@@ -691,6 +745,7 @@ add(OpCase(
     example=dict(shape=(2, 3, 6, 6), training=True),
     parity=[dict(shape=s, training=t) for s in BN_SHAPES for t in (True, False)],
     threaded=[dict(shape=s, training=t) for s in BN_THREADED for t in (True, False)],
+    overlap=[dict(shape=(2, 3, 6, 6), training=True), dict(shape=(1, 4), training=False)],
     fuzz=lambda st: batchnorm_fuzz(st, backward=True), floor=batchnorm_backward_floor,
     inf_may_be_nan=dict(dx="training: dx = dy·g + (x − mean)·a + d spreads g = gamma·rstd "
                            "over terms the reference adds before multiplying by it; with an "
@@ -737,7 +792,7 @@ def build_leaky_relu_forward(rng, shape, slope=0.2):
 def build_leaky_relu_backward(rng, shape, slope=0.2):
     return Call(args=dict(dy=normal(rng, shape), x=normal(rng, shape), slope=slope),
                 outputs=dict(dx=tuple(shape)), ref_args=dict(slope=f32(slope)),
-                aliases=(("dx", "dy"),))
+                aliases=(("dx", "dy"), ("dx", "x")))
 
 
 def build_tanh_forward(rng, shape):
@@ -748,32 +803,40 @@ def build_tanh_forward(rng, shape):
 def build_tanh_backward(rng, shape):
     y = np.asarray(np.tanh(normal(rng, shape, 3.0).astype(np.float64)), np.float32)
     return Call(args=dict(dy=normal(rng, shape), y=y), outputs=dict(dx=tuple(shape)),
-                aliases=(("dx", "dy"),))
+                aliases=(("dx", "dy"), ("dx", "y")))
 
 
-def build_dropout_forward(rng, shape, p=0.3, seed=None):
+def dropout_step(rng, step):
+    """The dropout family's optional step: None (left out), "int" or "array" (a one-element
+    int64 array, which a CUDA kernel reads when it runs), with a random value."""
+    value = int(rng.integers(0, 2 ** 40))
+    return {None: {}, "int": dict(step=value), "array": dict(step=np.array([value], np.int64))}[step]
+
+
+def build_dropout_forward(rng, shape, p=0.3, seed=None, step=None):
     return Call(args=dict(x=normal(rng, shape, 1.0, 0.5), p=p,
-                          seed=seed64(rng) if seed is None else seed),
+                          seed=seed64(rng) if seed is None else seed, **dropout_step(rng, step)),
                 outputs=dict(out=tuple(shape)), ref_args=dict(p=f32(p)), aliases=(("out", "x"),))
 
 
-def build_dropout_backward(rng, shape, p=0.3, seed=None):
-    return Call(args=dict(dy=normal(rng, shape), p=p, seed=seed64(rng) if seed is None else seed),
+def build_dropout_backward(rng, shape, p=0.3, seed=None, step=None):
+    return Call(args=dict(dy=normal(rng, shape), p=p, seed=seed64(rng) if seed is None else seed,
+                          **dropout_step(rng, step)),
                 outputs=dict(dx=tuple(shape)), ref_args=dict(p=f32(p)), aliases=(("dx", "dy"),))
 
 
-def build_leaky_relu_dropout_forward(rng, shape, slope=0.2, p=0.3, seed=None):
+def build_leaky_relu_dropout_forward(rng, shape, slope=0.2, p=0.3, seed=None, step=None):
     return Call(args=dict(x=normal(rng, shape), slope=slope, p=p,
-                          seed=seed64(rng) if seed is None else seed),
+                          seed=seed64(rng) if seed is None else seed, **dropout_step(rng, step)),
                 outputs=dict(out=tuple(shape)), ref_args=dict(slope=f32(slope), p=f32(p)),
                 aliases=(("out", "x"),))
 
 
-def build_leaky_relu_dropout_backward(rng, shape, slope=0.2, p=0.3, seed=None):
+def build_leaky_relu_dropout_backward(rng, shape, slope=0.2, p=0.3, seed=None, step=None):
     return Call(args=dict(dy=normal(rng, shape), x=normal(rng, shape), slope=slope, p=p,
-                          seed=seed64(rng) if seed is None else seed),
+                          seed=seed64(rng) if seed is None else seed, **dropout_step(rng, step)),
                 outputs=dict(dx=tuple(shape)), ref_args=dict(slope=f32(slope), p=f32(p)),
-                aliases=(("dx", "dy"),))
+                aliases=(("dx", "dy"), ("dx", "x")))
 
 
 def _shapes(shapes, **extra):
@@ -813,14 +876,20 @@ add(OpCase(
 
 DROPOUT_SHAPES = [(1,), (67,), (3, 67), (64, 64, 14, 14), (1, 128, 7, 7)]
 
+# The step arrays of the overlap test: 2 floats are the bytes of one int64 step.
+DROPOUT_OVERLAP = [dict(shape=(4, 5), step="array"), dict(shape=(2,), step="array")]
+
 for _op, _build in [("dropout_forward", build_dropout_forward),
                     ("dropout_backward", build_dropout_backward)]:
     add(OpCase(
         op=_op, build=_build, example=dict(shape=(4, 5), p=0.3),
-        parity=[d for p in (0.0, 0.3, 0.5, 0.9) for d in _shapes(DROPOUT_SHAPES, p=p)],
+        parity=[d for p in (0.0, 0.3, 0.5, 0.9) for d in _shapes(DROPOUT_SHAPES, p=p)]
+        + _shapes([(67,), (3, 67)], step="int") + _shapes([(67,)], step="array"),
         threaded=_shapes(ELEMENTWISE_THREADED, p=0.3),
+        overlap=DROPOUT_OVERLAP,
         fuzz=lambda st: st.fixed_dictionaries(dict(shape=elementwise_shapes(st), p=dropout_ps(st),
-                                                   seed=st.integers(0, 2 ** 64 - 1))),
+                                                   seed=st.integers(0, 2 ** 64 - 1),
+                                                   step=st.sampled_from([None, "int", "array"]))),
         bad_scalars=dict(p=BAD_P, seed=BAD_SEED),
     ))
 
@@ -829,11 +898,13 @@ for _op, _build in [("leaky_relu_dropout_forward", build_leaky_relu_dropout_forw
     add(OpCase(
         op=_op, build=_build, example=dict(shape=(4, 5), slope=0.2, p=0.3),
         parity=[dict(shape=s, slope=0.2, p=p) for p in (0.0, 0.3)
-                for s in [(1,), (67,), (3, 67), (64, 64, 14, 14)]],
+                for s in [(1,), (67,), (3, 67), (64, 64, 14, 14)]]
+        + _shapes([(67,)], step="int") + _shapes([(67,)], step="array"),
         threaded=_shapes(ELEMENTWISE_THREADED, slope=0.2, p=0.3),
+        overlap=DROPOUT_OVERLAP,
         fuzz=lambda st: st.fixed_dictionaries(dict(
             shape=elementwise_shapes(st), slope=st.floats(-2, 2), p=dropout_ps(st),
-            seed=st.integers(0, 2 ** 64 - 1))),
+            seed=st.integers(0, 2 ** 64 - 1), step=st.sampled_from([None, "int", "array"]))),
         bad_scalars=dict(slope=BAD_SLOPE, p=BAD_P, seed=BAD_SEED),
     ))
 
@@ -861,6 +932,7 @@ add(OpCase(
         shape=st.lists(st.integers(1, 6), min_size=1, max_size=3).map(tuple)
         | st.tuples(st.integers(1, 300)),
         scale=st.sampled_from([0.1, 1.0, 10.0, 60.0]))),
+    overlap=[dict(shape=(4, 1)), dict(shape=(1,))],   # (1,): every array one float, as loss
     floor=bce_floor,
 ))
 
@@ -875,6 +947,8 @@ add(OpCase(
     parity=[dict(N=n, C=c) for n, c in [(1, 1), (1, 10), (3, 7), (67, 10), (128, 10), (33, 45),
                                         (1000, 3), (5, 1000)]],
     threaded=[dict(N=4099, C=10), dict(N=67, C=1000)],   # one thread by design
+    # (1, 2): logits, dlogits and the int64 labels of 8 bytes each; (1, 1): one float as loss
+    overlap=[dict(N=4, C=5), dict(N=1, C=2), dict(N=1, C=1)],
     fuzz=lambda st: st.fixed_dictionaries(dict(
         N=st.integers(1, 300), C=st.one_of(st.integers(1, 12), st.integers(13, 300)),
         scale=st.sampled_from([0.1, 1.0, 10.0, 60.0]))),
@@ -886,9 +960,12 @@ GAN_ADAM = dict(lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8)
 OTHER_ADAM = dict(lr=1e-3, beta1=0.9, beta2=0.99, eps=1e-6)
 
 
-def build_adam_step(rng, n, step=3, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8):
+def build_adam_step(rng, n, step=3, lr=2e-4, beta1=0.5, beta2=0.999, eps=1e-8,
+                    step_array=False):
+    """step_array: the step as a one-element int64 array (on CUDA read by the kernel)."""
     return Call(args=dict(params=normal(rng, (n,)), grads=normal(rng, (n,)),
-                          m=normal(rng, (n,), 0.1), v=uniform(rng, (n,), 0, 0.1), step=step,
+                          m=normal(rng, (n,), 0.1), v=uniform(rng, (n,), 0, 0.1),
+                          step=np.array([step], np.int64) if step_array else step,
                           lr=lr, beta1=beta1, beta2=beta2, eps=eps),
                 in_place=("params", "m", "v"))
 
@@ -905,6 +982,7 @@ add(OpCase(
             for hp in (GAN_ADAM, OTHER_ADAM) for s in (1, 3)]
     + [dict(n=1_000, step=10_000, **GAN_ADAM)],
     threaded=[dict(n=300_001, step=2, **GAN_ADAM)],   # n > 2^15
+    overlap=[dict(n=6, step=3), dict(n=2, step=3, step_array=True)],   # 2 floats: one int64
     fuzz=lambda st: st.fixed_dictionaries(dict(
         n=st.one_of(st.integers(0, 300), st.integers(32_769, 36_000)),
         step=st.integers(1, 10 ** 6), lr=st.floats(1e-6, 1.0), beta1=st.floats(0, 0.999),

@@ -89,6 +89,7 @@ add(OpCase(
     example=dict(N=4, C=3, D=5),
     parity=_coverage(_ncd(EMBEDDING_ODD + EMBEDDING_MODEL)),
     threaded=_ncd([(67, 10, 7840), (301, 10, 128)]),
+    overlap=_ncd([(4, 3, 5), (2, 2, 2)]),   # (2, 2, 2): weight, out and the int64 labels alike
     fuzz=embedding_fuzz,
 )).free_sizes = {"weight": (0,)}
 
@@ -97,6 +98,7 @@ add(OpCase(
     example=dict(N=4, C=3, D=5),
     parity=_coverage(_ncd(EMBEDDING_ODD + EMBEDDING_MODEL)) + _ncd([(9, 3, 6)], extra_classes=2),
     threaded=_ncd([(256, 10, 7840), (67, 10, 6321)], coverage="some_absent"),
+    overlap=_ncd([(4, 3, 5), (2, 2, 2)]),
     fuzz=lambda st: embedding_fuzz(st, backward=True), floor=reference_on_abs,
     bad_scalars=dict(num_classes=[-1, -(2 ** 63), 2 ** 64, 2.5, None, "3"]),
 ))
@@ -150,6 +152,8 @@ add(OpCase(
     example=dict(a_shape=(2, 3, 4, 4), B=2),
     parity=[dict(a_shape=s, B=b) for s, b in CONCAT_ODD + CONCAT_MODEL],
     threaded=[dict(a_shape=s, B=b) for s, b in CONCAT_THREADED],
+    # an empty part: out the size of the other
+    overlap=[dict(a_shape=(2, 3, 4, 4), B=2), dict(a_shape=(2, 3), B=0), dict(a_shape=(2, 0), B=3)],
     fuzz=concat_fuzz,
 ))
 
@@ -160,6 +164,9 @@ add(OpCase(
     + [dict(shape=(3, 7, 2, 2), split=4, need_da=da, need_db=db)
        for da, db in [(True, False), (False, True), (False, False)]],
     threaded=[dict(shape=_with_axis1(s, s[1] + b), split=s[1]) for s, b in CONCAT_THREADED],
+    # da and db of one size; one of them the size of dy (the other empty)
+    overlap=[dict(shape=(2, 5, 4, 4), split=3), dict(shape=(2, 4), split=2),
+             dict(shape=(2, 3), split=3), dict(shape=(2, 3), split=0)],
     fuzz=lambda st: concat_fuzz(st, backward=True),
     bad_scalars=dict(split=[-1, 6, 2 ** 64, -(2 ** 63), 1.5, None, "2"]),
 ))
@@ -196,6 +203,11 @@ def _ndc(sizes, **extra):
     return [dict(N=n, D=d, C=c, **extra) for n, d, c in sizes]
 
 
+# The example; every float array one float (N = D = C = 1); h, embed and the two int64
+# labels of 16 bytes beside w and out of 2 floats (N = D = C = 2).
+HEAD_OVERLAP = _ndc([(4, 5, 3), (1, 1, 1), (2, 2, 2)])
+
+
 def head_fuzz(st, backward=False):
     @st.composite
     def dims(draw):
@@ -219,6 +231,7 @@ add(OpCase(
     threaded=_ndc(HEAD_THREADED),
     simd=_ndc([(1, 1, 1), (5, 33, 3), (67, 129, 10), (512, 6321, 10)] + HEAD_THREADED,
               coverage="some_absent"),
+    overlap=HEAD_OVERLAP,
     fuzz=head_fuzz, floor=reference_on_abs,
 ))
 CASES["projection_head_forward"].free_sizes = {"embed": (0,)}
@@ -235,5 +248,6 @@ add(OpCase(
     threaded=_ndc(HEAD_THREADED),
     simd=_ndc([(1, 1, 1), (5, 33, 3), (67, 129, 10), (512, 6321, 10)] + HEAD_THREADED,
               coverage="some_absent"),
+    overlap=HEAD_OVERLAP,
     fuzz=lambda st: head_fuzz(st, backward=True), floor=reference_on_abs,
 ))

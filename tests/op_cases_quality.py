@@ -138,6 +138,7 @@ add(OpCase(
     example=dict(shape=(4, 3, 3, 3)),
     parity=SN_PARITY + [dict(shape=(4, 6), eps=1e3), dict(shape=(0, 4)), dict(shape=(3, 0))],
     threaded=SN_THREADED, fuzz=spectral_norm_fuzz,
+    overlap=[dict(shape=(4, 3, 3, 3)), dict(shape=(1, 1))],   # [1, 1]: every array one float
     bad_scalars=dict(eps=[0.0, -1e-12, math.nan, math.inf, None, "1e-12"]),
 ))
 
@@ -145,6 +146,7 @@ add(OpCase(
     op="spectral_norm_backward", build=build_spectral_norm_backward,
     example=dict(shape=(4, 3, 3, 3)),
     parity=SN_PARITY, threaded=SN_THREADED,
+    overlap=[dict(shape=(4, 3, 3, 3)), dict(shape=(1, 1))],
     fuzz=lambda st: spectral_norm_fuzz(st, backward=True),
     floor=spectral_norm_backward_floor,
 ))
@@ -173,6 +175,7 @@ add(OpCase(
             for d in (0.999, 0.9999, 0.5, 0.0) for s in (1, 2, 5_000)]
     + [dict(n=1_000, step=s, step_array=True) for s in (1, 7, 5_000)],
     threaded=[dict(n=300_001, step=7)],   # n > 2^15
+    overlap=[dict(n=6, step=3), dict(n=2, step=3, step_array=True)],   # 2 floats: one int64
     fuzz=lambda st: st.fixed_dictionaries(dict(
         n=st.one_of(st.integers(0, 300), st.integers(32_769, 36_000)),
         decay=st.floats(0, 1, exclude_max=True), step=st.integers(1, 10 ** 12),

@@ -43,6 +43,8 @@ add(OpCase(
     parity=[dict(shape=s, step_kind=k) for s in [(), (0,), (1,), (7,), (64, 100), (3, 5, 29)]
             for k in STEP_KINDS],
     threaded=[dict(shape=(300_001,))],   # n > 2^15 / 16
+    # out over an int64 step array: (2,) floats are its 8 bytes
+    overlap=[dict(shape=(2,), step_kind="array1"), dict(shape=(4, 5), step_kind="array0")],
     fuzz=lambda st: st.fixed_dictionaries(dict(
         shape=elementwise_shapes(st), step_kind=st.sampled_from(STEP_KINDS),
         seed=st.integers(0, 2 ** 64 - 1), step=st.integers(0, 2 ** 62))),
@@ -83,6 +85,9 @@ add(OpCase(
                             (60_000, 64, 938), (10_000, 256, 123_456), (2 ** 20 + 1, 3, 7)]
             for k in STEP_KINDS],
     threaded=[dict(n_items=60_000, batch_size=5003, step=3)],   # rows > 2^12
+    # out over an int64 step array: 4 rows, and 1 (the step's size)
+    overlap=[dict(n_items=10, batch_size=4, step=1, step_kind="array1"),
+             dict(n_items=1, batch_size=1, step=0, step_kind="array0")],
     fuzz=batch_indices_fuzz,
     bad_scalars=dict(seed=BAD_SEED, step=[-1, 1.5, None], n_items=[0, -1, 2 ** 63, None],
                      batch_size=[0, -3, None], steps_per_epoch=[0, 10 ** 6, None]),
@@ -121,6 +126,9 @@ add(OpCase(
             [(1, 1, ()), (5, 7, ()), (3, 0, (4,)), (10, 64, (1, 28, 28)), (1000, 67, (784,)),
              (7, 3, (2, 0))] for d in ("float32", "int64")],
     threaded=[dict(K=1000, n=67, row=(784,), dtype=d) for d in ("float32", "int64")],
+    # src, idx and out of 16 bytes (two float rows of 2, two int64 indices); all int64
+    overlap=[dict(K=5, n=4, row=(3,)), dict(K=2, n=2, row=(2,)),
+             dict(K=4, n=4, row=(), dtype="int64")],
     fuzz=gather_rows_fuzz,
     free_sizes={"src": (0,)},   # K: any table the indices fall inside
 ))

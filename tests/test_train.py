@@ -161,6 +161,26 @@ def test_resume_mid_epoch_via_max_steps_and_ctrl_c(run, monkeypatch):
     _assert_same_state(_state(whole)[0], _state(done)[0])
 
 
+def test_a_second_ctrl_c_interrupts_at_once(run):
+    """Two Ctrl-C inside a step: the second raises KeyboardInterrupt there (no further op
+    runs, no checkpoint is written: the last one stays the resumed run's)."""
+    part = run("part", limit_train=32, max_steps=1)
+    before = part.paths["checkpoint"].read_bytes()
+    calls = {"n": 0}
+
+    def adam_step(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:        # the D update of step 2
+            signal.raise_signal(signal.SIGINT)
+            signal.raise_signal(signal.SIGINT)
+        return reference.adam_step(*args, **kwargs)
+    interrupting = _patched_reference("interrupting", adam_step=adam_step)
+    with pytest.raises(KeyboardInterrupt):
+        gan_fast.train(resume=str(part.paths["checkpoint"]), backend=interrupting, quiet=True)
+    assert calls["n"] == 3
+    assert part.paths["checkpoint"].read_bytes() == before
+
+
 def test_resume_keeps_trajectory_settings(run):
     r = run("a", max_steps=1)
     with pytest.raises(ValueError, match="batch_size"):
@@ -535,6 +555,9 @@ def test_rollback_reloads_the_last_checkpoint_with_half_the_lr(run, tmp_path, ca
     assert [h["step"] for h in r.history] == list(range(1, 10))
     text = capsys.readouterr().out
     assert "rollback 1/3" in text and "back to step 3" in text
+    # metrics.jsonl keeps the abandoned stretch's rows (step 4, before step 5 diverged)
+    rows = [json.loads(line) for line in (tmp_path / "rollback" / "metrics.jsonl").open()]
+    assert [row["step"] for row in rows if "step" in row] == [1, 2, 3, 4, 4, 5, 6, 7, 8, 9]
     arrays, meta = ckpt.load_checkpoint(r.paths["checkpoint"])
     assert meta["config"]["lr_d"] == meta["config"]["lr_g"] == 1e-4 and all(np.isfinite(a).all() for a in arrays.values())
     # Rolled back from step 5 to step 3, then steps 4.. with lr/2: equal to a run resumed
@@ -551,8 +574,14 @@ def test_rollback_reloads_the_last_checkpoint_with_half_the_lr(run, tmp_path, ca
     from gan_fast.trainer import MAX_ROLLBACKS
     with pytest.raises(NonFiniteLossError):
         run("hopeless", backend=_kernels_with_bad_adam(set(range(4, 100))),
-            on_divergence="rollback", **settings)
-    assert MAX_ROLLBACKS == 3
+            on_divergence="rollback", quiet=False, **settings)
+    text = capsys.readouterr().out
+    assert MAX_ROLLBACKS == 3 and "rollback 3/3" in text and "rollback 4/" not in text
+    # no checkpoint yet (step 2 of epoch 1): it stops at once
+    with pytest.raises(NonFiniteLossError):
+        run("early", backend=_kernels_with_bad_adam({2}), on_divergence="rollback", quiet=False,
+            **settings)
+    assert "rollback" not in capsys.readouterr().out
 
 
 # ------------------------------------------------------------------------------ determinism

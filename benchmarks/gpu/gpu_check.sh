@@ -5,15 +5,17 @@
 # within one time budget (default 470 s, GPU_CHECK_BUDGET_S; each section gets what is left):
 #   build      pip install --no-build-isolation --no-deps . with CUDA (sm_90 unless
 #              GAN_FAST_CUDA_ARCHITECTURES says otherwise)
-#   gpu_tests  the test suite's GPU tests (pytest -m cuda)
+#   gpu_tests  the test suite's GPU tests (pytest -m cuda; GAN_FAST_REQUIRE_CUDA=1 is exported
+#              for every pytest run, so a CUDA test that cannot reach the GPU fails, not skips)
 #   bench      gpu_bench.py: ms/step at batch 64 and 256 of gan_fast (graph replay and
 #              launch by launch), PyTorch eager and PyTorch in a CUDA graph; every op
 #   readme     the README's 20-epoch training command, wall time, and its digit grid
 #   cpu_tests  the rest of the suite (pytest -m "not cuda")
 #   memcheck   compute-sanitizer memcheck on the CUDA tests of the device-side data ops, the
 #              graph capture, Adam and dropout, if 60 s are left, then racecheck on Adam and
-#              the reductions if 45 s are left (it needs a runtime that supports it:
-#              Firecracker yes, gVisor no)
+#              the reductions (BatchNorm, BCE, softmax cross-entropy: their parity sweep in
+#              tests/test_parity.py and their own files) if 45 s are left (it needs a runtime
+#              that supports it: Firecracker yes, gVisor no)
 # then prints one short table (summary.py) against the issue's targets. OUT_DIR receives four
 # files (the device tool brings back at most eight): summary.txt (that table), gpu_bench.json,
 # digits.png (the README run's 8x8 grid) and logs.tgz (every section's log). MNIST:
@@ -76,6 +78,9 @@ cd "$work"
 $py -c "import gan_fast; assert gan_fast.cuda_available(), 'CUDA not available to gan_fast'; print('gan_fast CUDA ok, cpu isa', gan_fast.cpu_isa())" \
   || { echo "gan_fast does not see the GPU"; finish; exit 1; }
 pytest_opts=(-q -rs -p no:cacheprovider)
+# A CUDA test that cannot run fails instead of skipping (tests/conftest.py): on this machine a
+# skip means the GPU tests did not run, and the run must not pass that way.
+export GAN_FAST_REQUIRE_CUDA=1
 $py -c "import pytest_timeout" 2>/dev/null && pytest_opts+=(--timeout=150)
 
 section gpu_tests 170 $py -m pytest "$repo/tests" -m cuda "${pytest_opts[@]}"
@@ -101,11 +106,14 @@ else
   printf 'memcheck\tskipped (no compute-sanitizer or under 60 s left)\t0\n' >> "$logs/sections.tsv"
 fi
 # Adam's per-block constants go through shared memory (thread 0 writes, all read after a
-# barrier); the reductions as before.
+# barrier); the reductions as before. -k picks them by name (test ids carry the op's name,
+# module names count too) from the parity sweep and the ops' own files.
 if command -v compute-sanitizer > /dev/null && [ $((deadline - SECONDS)) -ge 45 ]; then
-  section racecheck 90 compute-sanitizer --tool racecheck --error-exitcode 9 \
-    $py -m pytest "$repo/tests/test_adam.py" "$repo/tests/test_batchnorm.py" \
-    "$repo/tests/test_softmax_cross_entropy.py" -m cuda -x "${pytest_opts[@]}"
+  section racecheck 90 compute-sanitizer --tool racecheck \
+    --error-exitcode 9 $py -m pytest "$repo/tests/test_parity.py" "$repo/tests/test_adam.py" \
+    "$repo/tests/test_batchnorm.py" "$repo/tests/test_bce_with_logits.py" \
+    "$repo/tests/test_softmax_cross_entropy.py" -m cuda -k "adam or batchnorm or bce or softmax" \
+    -x "${pytest_opts[@]}"
 fi
 
 finish
