@@ -139,6 +139,13 @@ def _add_judge_options(parser):
                              "SHA-256) as JSON to this file")
 
 
+def _add_checkpoint_options(parser):
+    """--checkpoint and --device: where the generator comes from and where it runs."""
+    parser.add_argument("--checkpoint", required=True, help="a checkpoint .npz written by train")
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
+                        help="device (default: auto)")
+
+
 def build_parser():
     # --debug is accepted before the command and after it (parents=[common]).
     common = _Parser(add_help=False)
@@ -158,8 +165,7 @@ def build_parser():
     _add_config_options(train_p)
     sample_p = sub.add_parser("sample", parents=[common],
                               help="write a grid of generated digits as PNG")
-    sample_p.add_argument("--checkpoint", required=True,
-                          help="a checkpoint .npz written by train")
+    _add_checkpoint_options(sample_p)
     sample_p.add_argument("--n", type=_int_at_least(1), default=None,
                           help="number of digits (default: 64; a conditional model without "
                                "--digit: 100, one row per digit)")
@@ -172,8 +178,6 @@ def build_parser():
                           help="digits per row (default: about sqrt(n))")
     sample_p.add_argument("--backend", default="kernels", choices=["kernels", "reference"],
                           help="op backend (default: kernels)")
-    sample_p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                          help="device (default: auto)")
     walk_p = sub.add_parser("interpolate", parents=[common],
                             help="write a latent walk (spherical interpolation) as a GIF",
                             description="Animate the generator along great circles between "
@@ -182,7 +186,7 @@ def build_parser():
                                         "--walks walks side by side; a conditional model "
                                         "draws --digit, or without it the ten digits sharing "
                                         "one walk.")
-    walk_p.add_argument("--checkpoint", required=True, help="a checkpoint .npz written by train")
+    _add_checkpoint_options(walk_p)
     walk_p.add_argument("--out", default="walk.gif", help="GIF to write (default: walk.gif)")
     walk_p.add_argument("--digit", type=_digit, default=None,
                         help="the digit to walk through (0-9; a conditional model)")
@@ -195,20 +199,16 @@ def build_parser():
     walk_p.add_argument("--duration-ms", type=_int_at_least(1), default=80,
                         help="time per frame (default: 80 ms)")
     walk_p.add_argument("--seed", type=int, default=0, help="seed of the points (default: 0)")
-    walk_p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="device (default: auto)")
     eval_p = sub.add_parser("evaluate", parents=[common],
                             help="score a checkpoint's generator with the judge "
                                  "(prints JSON)",
                             description="Score generated digits with gan_fast's MNIST judge: "
                                         "classes covered, KL to uniform, Inception Score, "
                                         "Fréchet distance, mean confidence.")
-    eval_p.add_argument("--checkpoint", required=True, help="a checkpoint .npz written by train")
+    _add_checkpoint_options(eval_p)
     eval_p.add_argument("--n", type=_int_at_least(2), default=10000,
                         help="number of generated digits (default: 10000)")
     eval_p.add_argument("--seed", type=int, default=0, help="noise seed (default: 0)")
-    eval_p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"],
-                        help="device (default: auto)")
     eval_p.add_argument("--data-dir", default=None,
                         help="folder with the MNIST .gz files (for the test-set statistics)")
     eval_p.add_argument("--out", default=None, help="also write the JSON to this file")

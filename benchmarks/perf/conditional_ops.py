@@ -12,22 +12,15 @@ for a like-for-like table.
 from __future__ import annotations
 
 import argparse
-import time
 
 import gan_fast
 from .cases import conditional_cases
+from .timing import samples_cpu
 
 
 def times(fn, reps):
     """(minimum, median) µs per call of fn(), after 3 warm-up calls."""
-    for _ in range(3):
-        fn()
-    samples = []
-    for _ in range(reps):
-        t0 = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - t0)
-    samples.sort()
+    samples = samples_cpu(fn, 3, reps)
     return samples[0] * 1e6, samples[len(samples) // 2] * 1e6
 
 

@@ -7,8 +7,8 @@ import statistics
 import time
 
 
-def time_cpu(fn, warmup=3, reps=20):
-    """Median seconds per call of fn() on the host."""
+def samples_cpu(fn, warmup=3, reps=20):
+    """Seconds of each of reps calls of fn() on the host (after warm-up), sorted."""
     for _ in range(warmup):
         fn()
     samples = []
@@ -16,7 +16,12 @@ def time_cpu(fn, warmup=3, reps=20):
         t0 = time.perf_counter()
         fn()
         samples.append(time.perf_counter() - t0)
-    return statistics.median(samples)
+    return sorted(samples)
+
+
+def time_cpu(fn, warmup=3, reps=20):
+    """Median seconds per call of fn() on the host."""
+    return statistics.median(samples_cpu(fn, warmup, reps))
 
 
 def time_cuda(fn, warmup=10, reps=50):
