@@ -300,12 +300,12 @@ class Engine:
         self._graphs.clear()
         return self.feed
 
-    def train_step(self, losses=None, snapshot=False):
+    def train_step(self, losses=None):
         """Step number self.steps on the attached data (see the module docstring); returns
         its batch size. losses: a [3] buffer that receives loss_d_real, loss_d_fake,
         loss_g (copied on the engine's stream: read it after synchronize(), or on
         engine.stream). The D-step logits are always kept in the step's buffers
-        (logits_snapshot); snapshot is accepted for step()'s signature."""
+        (logits_snapshot), for logging."""
         if self.feed is None:
             raise RuntimeError("train_step needs data: call attach_data first")
         n = self.feed.size(self.d_steps)
