@@ -49,6 +49,8 @@ METRICS = ("inception_score", "frechet_distance", "classes_covered", "kl_uniform
 VARIANTS = {
     "seed": {},
     "default": {"recipe": None},                     # gan_fast.train()'s default recipe
+    "noema": {"ema_decay": 0.0},
+    "ema99": {"ema_decay": 0.99},
     "ema999": {"ema_decay": 0.999},
     "ema9995": {"ema_decay": 0.9995},
     "ema9999": {"ema_decay": 0.9999},
