@@ -223,43 +223,53 @@ def test_last_partial_batch_policy(run):
 # ------------------------------------------------------------------------------ kernels
 
 
-def _per_tensor(arrays, prefix, layout, init=None):
-    """{f"{prefix}.{part}.{tensor}": (value, what the run changed it from)} of a network's
-    parameters and Adam moments, one entry per tensor of its layout."""
+def _per_tensor(arrays, engine):
+    """{name: (value, where the run started it)} for every array a checkpoint stores but the
+    fixed noise: each network's parameters and Adam moments tensor by tensor, the EMA
+    generator's parameters (they start as G's), the BatchNorm running statistics (they
+    start at mean 0, var 1) and spectral normalisation's power-iteration vectors (unit
+    vectors: measured against 0, so their error is absolute)."""
     out = {}
-    for part in ("params", "adam_m", "adam_v"):
-        views = layout.views(arrays[f"{prefix}.{part}"])
-        start = layout.views(init) if part == "params" else None
-        for name, v in views.items():
-            out[f"{prefix}.{part}.{name}"] = (v, 0 if start is None else start[name])
+    for prefix, layout, init in (("g", M.G_LAYOUT, engine.g_params),
+                                 ("d", M.D_LAYOUT, engine.d_params)):
+        for part in ("params", "adam_m", "adam_v"):
+            start = layout.views(init) if part == "params" else None
+            for name, v in layout.views(arrays[f"{prefix}.{part}"]).items():
+                out[f"{prefix}.{part}.{name}"] = (v, 0 if start is None else start[name])
+    if "g_ema.params" in arrays:
+        start = M.G_LAYOUT.views(engine.g_params)
+        for name, v in M.G_LAYOUT.views(arrays["g_ema.params"]).items():
+            out[f"g_ema.params.{name}"] = (v, start[name])
+    for name, v in arrays.items():
+        if "running" in name:
+            out[name] = (v, 1.0 if name.endswith("var") else 0.0)
+        elif name.startswith("d.sn."):
+            out[name] = (v, 0.0)
     return out
 
 
 def test_whole_step_parity(backend, run):
-    """10 training steps on the kernels (CPU, or CUDA) against the NumPy reference from the
-    same seed and data: every step's three losses agree within TOLERANCES['train_step'];
-    at the end, every parameter tensor, both Adam moments of every tensor and the BatchNorm
-    running statistics agree within TOLERANCES['train_step_trajectory'] of what the 10
-    steps changed. The dropout masks agree exactly (counter-based generator)."""
+    """10 training steps of the default recipe on the kernels (CPU, or CUDA) against the
+    NumPy reference from the same seed and data: every step's three losses agree within
+    TOLERANCES['train_step']; at the end, every parameter tensor, both Adam moments of
+    every tensor, the EMA generator, the BatchNorm running statistics (G's and the EMA
+    generator's) and the spectral normalisation vectors agree within
+    TOLERANCES['train_step_trajectory'] of what the 10 steps changed. The dropout masks
+    agree exactly (counter-based generator)."""
     settings = dict(batch_size=16, limit_train=160, log_every=1, sample_every=0)
     ref = run("ref", **settings)
     ker = run("ker", **settings, backend="kernels", device=backend.name)
     assert ker.config.device == backend.name and ker.steps == ref.steps == 10
+    assert ker.config.ema_decay > 0 and ker.config.spectral_norm     # the default recipe
     assert_close("train_step.losses", np.array([[h[k] for k in LOSSES] for h in ker.history],
                                                np.float32),
                  np.array([[h[k] for k in LOSSES] for h in ref.history]), op="train_step")
     a, b = _state(ker)[0], _state(ref)[0]
     engine = Engine(ModelSpec(), StepConfig(seed=0), reference, np)    # the initial state
-    ta, tb = {}, {}
-    for prefix, layout, init in (("g", M.G_LAYOUT, engine.g_params),
-                                 ("d", M.D_LAYOUT, engine.d_params)):
-        ta.update(_per_tensor(a, prefix, layout, init))
-        tb.update(_per_tensor(b, prefix, layout, init))
-    for name in a:
-        if "running" in name:          # running statistics start at mean 0, var 1
-            start = 1.0 if name.endswith("var") else 0.0
-            ta[name], tb[name] = (a[name], start), (b[name], start)
-    assert len(ta) == 3 * (len(M.G_LAYOUT.entries) + len(M.D_LAYOUT.entries)) + 6
+    ta, tb = _per_tensor(a, engine), _per_tensor(b, engine)
+    g, d = len(M.G_LAYOUT.entries), len(M.D_LAYOUT.entries)
+    # G, D: params + two moments; the EMA's params; 2 x 3 BatchNorms x 2; 3 SN vectors
+    assert sorted(ta) == sorted(tb) and len(ta) == 3 * (g + d) + g + 12 + 3
     for name, (value, start) in ta.items():
         ref_value = tb[name][0].astype(np.float64)
         changed = np.linalg.norm(ref_value - start)
