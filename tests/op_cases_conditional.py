@@ -65,14 +65,20 @@ def _ncd(sizes, **extra):
     return [dict(N=n, C=c, D=d, **extra) for n, c, d in sizes]
 
 
+def _draw_ncd(draw, st, big_n, big_d):
+    """C classes, N rows and D features, small or (one draw in two) in the ranges big_n and
+    big_d, past the kernel's thresholds; no rows when there are no classes to label them."""
+    C, big = draw(st.integers(0, 12)), draw(st.booleans())
+    N = 0 if C == 0 else draw(st.integers(*big_n) if big else st.integers(0, 40))
+    D = draw(st.integers(*big_d) if big else st.integers(0, 40))
+    return dict(N=N, C=C, D=D, coverage=draw(st.sampled_from(COVERAGE)))
+
+
 def embedding_fuzz(st, backward=False):
     @st.composite
     def dims(draw):
-        C, big = draw(st.integers(0, 12)), draw(st.booleans())
         # big: N·D past both thresholds of the top (forward rows, backward blocks)
-        N = 0 if C == 0 else draw(st.integers(260, 300) if big else st.integers(0, 40))
-        D = draw(st.integers(129, 200) if big else st.integers(0, 40))
-        d = dict(N=N, C=C, D=D, coverage=draw(st.sampled_from(COVERAGE)))
+        d = _draw_ncd(draw, st, (260, 300), (129, 200))
         if backward:
             d["extra_classes"] = draw(st.integers(0, 3))
         return d
@@ -211,11 +217,8 @@ HEAD_OVERLAP = _ndc([(4, 5, 3), (1, 1, 1), (2, 2, 2)])
 def head_fuzz(st, backward=False):
     @st.composite
     def dims(draw):
-        C, big = draw(st.integers(0, 12)), draw(st.booleans())
         # big: past every threshold of the top (4-row blocks, dh's and the sums' blocks)
-        N = 0 if C == 0 else draw(st.integers(60, 80) if big else st.integers(0, 40))
-        D = draw(st.integers(600, 800) if big else st.integers(0, 40))
-        d = dict(N=N, D=D, C=C, coverage=draw(st.sampled_from(COVERAGE)))
+        d = _draw_ncd(draw, st, (60, 80), (600, 800))
         if backward:
             d.update({f"need_{g}": draw(st.booleans()) for g in ("dh", "dw", "db", "dembed")})
         else:
